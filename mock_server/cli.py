@@ -1,0 +1,181 @@
+"""`recoup-mock`: serve the mock with uvicorn.
+
+Every flag has an environment variable (`RECOUP_MOCK_<FLAG>`) and a default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvicorn
+
+from mock_server import __version__
+from mock_server.app import create_app
+from mock_server.config import Config, env_default
+from mock_server.seed import DEMO_SEED, Seed, SeedError, read_seed_file
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = Config()
+    parser = argparse.ArgumentParser(
+        prog="recoup-mock",
+        description="A stateful mock of the Recoup chat API (POST /api/chat/{chatId}/stop and "
+        "the chat lifecycle around it).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the mock over HTTP",
+        description="Serve the mock over HTTP. Each option can also be set with the environment "
+        "variable named after it (RECOUP_MOCK_HOST, RECOUP_MOCK_PORT, ...).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    serve.add_argument("--host", default=env_default("host", defaults.host), help="interface to listen on")
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=env_default("port", str(defaults.port)),
+        help="port to listen on (0 picks a free one)",
+    )
+    serve.add_argument(
+        "--seed",
+        type=Path,
+        default=env_default("seed", None),
+        metavar="FILE",
+        help="YAML or JSON file of accounts, keys, sessions and chats to start with "
+        "(default: the built-in demo data)",
+    )
+    serve.add_argument(
+        "--stream-pace",
+        type=_positive_float,
+        default=env_default("stream_pace", str(defaults.stream_pace)),
+        metavar="SECONDS",
+        help="seconds between two chunks of a streamed answer",
+    )
+    serve.add_argument(
+        "--stop-timeout",
+        type=_positive_float,
+        default=env_default("stop_timeout", str(defaults.stop_timeout)),
+        metavar="SECONDS",
+        help="seconds a stop waits for a generation to end before answering 504",
+    )
+    serve.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=env_default("log_level", defaults.log_level),
+        help="log verbosity (access logs at info and below)",
+    )
+    return parser
+
+
+def banner(config: Config, seed: Seed, base_url: str) -> str:
+    lines = [f"Recoup mock on {base_url}  (spec: {base_url}/openapi.json)"]
+    for account in seed["accounts"]:
+        lines.append(f"  account {account['id']}: key {', '.join(account['api_keys'])}")
+        for session in account.get("sessions", []):
+            if "id" in session:
+                lines.append(f"    session {session['id']}")
+            for chat in session.get("chats", []):
+                state = "generating" if chat.get("generating") else "idle"
+                if "id" in chat:
+                    lines.append(f"      chat {chat['id']} ({state})")
+    example = _example_stop(seed)
+    if example:
+        key, chat_id = example
+        lines.append("Try:")
+        lines.append(f"  curl -s -X POST {base_url}/api/chat/{chat_id}/stop -H 'x-api-key: {key}'")
+    return "\n".join(lines)
+
+
+def _example_stop(seed: Seed) -> tuple[str, str] | None:
+    """A key and a chat of its account, preferring a generating chat."""
+    candidates = [
+        (bool(chat.get("generating")), account["api_keys"][0], chat["id"])
+        for account in seed["accounts"]
+        for session in account.get("sessions", [])
+        for chat in session.get("chats", [])
+        if "id" in chat
+    ]
+    if not candidates:
+        return None
+    _, key, chat_id = max(candidates, key=lambda c: c[0])
+    return key, chat_id
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        seed = read_seed_file(args.seed) if args.seed else DEMO_SEED
+    except SeedError as exc:
+        print(f"recoup-mock: {exc}", file=sys.stderr)
+        return 2
+    config = Config(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        stream_pace=args.stream_pace,
+        stop_timeout=args.stop_timeout,
+        log_level=args.log_level,
+    )
+    logging.basicConfig(level=config.log_level.upper(), format="%(levelname)s: %(message)s")
+    app = create_app(config, seed)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            log_level=config.log_level,
+            access_log=config.log_level in ("info", "debug"),
+            timeout_graceful_shutdown=2,
+        )
+    )
+
+    try:
+        sock = socket.create_server((config.host, config.port))
+    except OSError as exc:
+        print(f"recoup-mock: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+        return 2
+    port = sock.getsockname()[1]
+    print(banner(config, seed, f"http://{_url_host(config.host)}:{port}"), flush=True)
+    server.run(sockets=[sock])
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return 2  # pragma: no cover - argparse requires a command
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Settings of a mock server, with their defaults and environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_PREFIX = "RECOUP_MOCK_"
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 4010
+    seed: Path | None = None
+    """A seed file; None loads the built-in demo data."""
+    stream_pace: float = 0.25
+    """Seconds between two chunks of a generated answer."""
+    stop_timeout: float = 8.0
+    """Seconds a stop waits for a cancelled generation to end before answering 504."""
+    log_level: str = "info"
+
+
+def env_default(name: str, default: str | None) -> str | None:
+    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"), default)

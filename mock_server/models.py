@@ -1,0 +1,108 @@
+"""The mock's state as plain immutable records: accounts, sessions, chats, messages and generations.
+
+Records are frozen so that a caller holding one cannot change stored state behind the store's back;
+every change goes through the store's methods.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+Message = dict[str, Any]
+"""An AI SDK `UIMessage`: `{"id", "role", "parts": [...], "metadata"?}`."""
+
+Chunk = dict[str, Any]
+"""One AI SDK UI message stream chunk, e.g. `{"type": "text-delta", "id": "...", "delta": "..."}`."""
+
+DEFAULT_MODEL_ID = "recoup-mock-1"
+PENDING_PREFIX = "pending-"
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    # uuid.UUID also accepts braces, "urn:uuid:" and missing hyphens; the service does not.
+    return len(value) == 36 and value.count("-") == 4
+
+
+class Fault(enum.StrEnum):
+    """Ways a generation can misbehave, as the running service's workflows sometimes do."""
+
+    IGNORE_CANCEL = "ignore-cancel"
+    """Keeps generating after a stop: the stop waits, then answers 504."""
+    CANCEL_FAILS = "cancel-fails"
+    """The cancel request itself fails: the stop answers 502."""
+    BREAK_STREAM = "break-stream"
+    """The stream breaks off mid-way with an error chunk."""
+
+
+class RunStatus(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def terminal(self) -> bool:
+        return self is not RunStatus.RUNNING
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    api_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    account_id: str
+    title: str
+    organization_id: str | None = None
+    artist_id: str | None = None
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+
+
+@dataclass(frozen=True)
+class Chat:
+    id: str
+    session_id: str
+    title: str = "New chat"
+    model_id: str = DEFAULT_MODEL_ID
+    active_stream_id: str | None = None
+    last_assistant_message_at: str | None = None
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+
+    @property
+    def is_streaming(self) -> bool:
+        return self.active_stream_id is not None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One generation of an assistant message for a chat."""
+
+    id: str
+    chat_id: str
+    message_id: str
+    text: str
+    repeat: bool = False
+    """Cycle `text` until stopped (for long-running demo generations)."""
+    fault: Fault | None = None
+    status: RunStatus = RunStatus.RUNNING

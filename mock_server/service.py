@@ -1,0 +1,182 @@
+"""The chat service: what each operation does, in the order the running Recoup service does it.
+
+Handlers call one method each and shape its result; every failure is a domain error from
+`mock_server.errors`. Identity checks come before any state is read or changed, so a rejected
+request never alters what is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from mock_server.errors import (
+    BadRequest,
+    ChatBusy,
+    ChatNotFound,
+    Conflict,
+    Forbidden,
+    InvalidUUID,
+    SessionNotFound,
+)
+from mock_server.generation import Generations, answer_for
+from mock_server.models import (
+    PENDING_PREFIX,
+    Account,
+    Chat,
+    Chunk,
+    Message,
+    Session,
+    is_uuid,
+    new_id,
+)
+from mock_server.store import ChatStore
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A running generation to replay: its id, how many chunks it had, and the chunks from start."""
+
+    run_id: str
+    tail_index: int
+    chunks: AsyncIterator[Chunk]
+
+
+def require_uuid(value: str, field: str) -> None:
+    if not is_uuid(value):
+        raise InvalidUUID(field)
+
+
+def message_text(message: Message) -> str:
+    parts = message.get("parts", [])
+    return "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
+
+
+class ChatService:
+    def __init__(self, store: ChatStore, generations: Generations) -> None:
+        self.store = store
+        self.generations = generations
+
+    # Identity
+
+    async def account_for_key(self, api_key: str) -> Account | None:
+        return await self.store.account_for_key(api_key)
+
+    async def owned_session(self, account: Account, session_id: str) -> Session:
+        require_uuid(session_id, "sessionId")
+        session = await self.store.get_session(session_id)
+        if session is None:
+            raise SessionNotFound()
+        if session.account_id != account.id:
+            raise Forbidden()
+        return session
+
+    async def owned_chat(self, account: Account, chat_id: str) -> Chat:
+        """The chat, after the UUID (400), existence (404) and ownership (403) checks, in that order."""
+        require_uuid(chat_id, "chatId")
+        chat = await self.store.get_chat(chat_id)
+        if chat is None:
+            raise ChatNotFound()
+        session = await self.store.get_session(chat.session_id)
+        if session is None or session.account_id != account.id:
+            raise Forbidden()
+        return chat
+
+    # Sessions and chats
+
+    async def create_session(
+        self,
+        account: Account,
+        title: str | None = None,
+        organization_id: str | None = None,
+        artist_id: str | None = None,
+    ) -> tuple[Session, Chat]:
+        session = Session(
+            id=new_id(),
+            account_id=account.id,
+            title=title or "New session",
+            organization_id=organization_id,
+            artist_id=artist_id,
+        )
+        await self.store.add_session(session)
+        chat = await self.store.add_chat(Chat(id=new_id(), session_id=session.id))
+        return session, chat
+
+    async def create_chat(self, account: Account, session_id: str, chat_id: str | None) -> Chat:
+        session = await self.owned_session(account, session_id)
+        if chat_id is not None and not is_uuid(chat_id):
+            raise BadRequest("Invalid chat id", missing_fields=[])
+        chat = await self.store.add_chat(Chat(id=chat_id or new_id(), session_id=session.id))
+        if chat.session_id != session.id:
+            raise Conflict("Chat ID conflict")
+        return chat
+
+    async def session_chats(self, account: Account, session_id: str) -> list[Chat]:
+        session = await self.owned_session(account, session_id)
+        chats = await self.store.chats(session.id)
+        return sorted(chats, key=lambda c: c.created_at, reverse=True)
+
+    async def session_chat(
+        self, account: Account, session_id: str, chat_id: str
+    ) -> tuple[Chat, list[Message]]:
+        session = await self.owned_session(account, session_id)
+        chat = await self.owned_chat(account, chat_id)
+        if chat.session_id != session.id:
+            raise ChatNotFound()
+        return chat, await self.store.messages(chat.id)
+
+    # Generating, resuming, stopping
+
+    async def send(
+        self, account: Account, session_id: str, chat_id: str, messages: list[Message]
+    ) -> tuple[str, AsyncIterator[Chunk]]:
+        """Start answering the last user message; return the run id and its chunks."""
+        require_uuid(chat_id, "chatId")
+        require_uuid(session_id, "sessionId")
+        new_message = messages[-1]
+        chat = await self.owned_chat(account, chat_id)
+        if chat.session_id != session_id:
+            raise ChatNotFound()
+        claim = f"{PENDING_PREFIX}{new_id()}"
+        if not await self.store.swap_active_stream(chat.id, None, claim):
+            raise ChatBusy()
+        if new_message.get("role") == "user":
+            await self.store.append_message(chat.id, new_message)
+        run = await self.generations.start(chat.id, claim, answer_for(message_text(new_message)))
+        return run.id, self.store.follow_chunks(run.id)
+
+    async def resume(self, account: Account, chat_id: str, start_index: int) -> Resumed | None:
+        """The running generation from chunk `start_index` on, or None when nothing runs."""
+        if start_index < 0:
+            raise BadRequest("startIndex must be a non-negative integer", missing_fields=[])
+        chat = await self.owned_chat(account, chat_id)
+        run_id = chat.active_stream_id
+        if run_id is None or run_id.startswith(PENDING_PREFIX):
+            return None
+        run = await self.store.get_run(run_id)
+        if run is None or run.status.terminal:
+            return None
+        tail = await self.store.chunk_count(run_id)
+        return Resumed(run_id, tail, self.store.follow_chunks(run_id, start_index))
+
+    async def stop(self, account: Account, chat_id: str) -> bool:
+        """Stop the chat's running response; True when this call stopped one."""
+        chat = await self.owned_chat(account, chat_id)
+        stream_id = chat.active_stream_id
+        if stream_id is None:
+            return False
+        if stream_id.startswith(PENDING_PREFIX):
+            return await self.store.swap_active_stream(chat.id, stream_id, None)
+        return await self.generations.cancel(stream_id)
+
+    async def snapshot(self) -> dict[str, Any]:
+        """Everything stored, for the start-up banner and inspection."""
+        accounts = []
+        for account in await self.store.accounts():
+            sessions = []
+            for session in await self.store.sessions(account.id):
+                chats = await self.store.chats(session.id)
+                sessions.append({"session": session, "chats": chats})
+            accounts.append({"account": account, "sessions": sessions})
+        return {"accounts": accounts}

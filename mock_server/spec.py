@@ -1,0 +1,127 @@
+"""The served OpenAPI 3.1 document, and the 3.0 view of it that Connexion 3 can route.
+
+Connexion 3.3 validates every document against its bundled OpenAPI 3.0 meta-schema and refuses
+3.1. Clients are always served the 3.1 document unchanged (`load_document`); Connexion is given
+`connexion_view`, a copy in which the few 3.1-only schema keywords this project uses are rewritten to
+their 3.0 equivalents. This goes through Connexion's public `add_api(dict)` only, so an upgrade that
+learns 3.1 needs nothing but dropping the view.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_PACKAGED = Path(__file__).parent / "_openapi"
+_SOURCE_TREE = Path(__file__).parent.parent / "openapi"
+SPEC_DIR = _PACKAGED if _PACKAGED.is_dir() else _SOURCE_TREE
+SPEC_PATH = SPEC_DIR / "recoup-chat.yaml"
+UPSTREAM_SPEC_PATH = SPEC_DIR / "upstream" / "stop-chat.yaml"
+
+Document = dict[str, Any]
+
+
+def read_yaml(path: Path) -> Document:
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@functools.cache
+def _cached_document(path: Path) -> Document:
+    return read_yaml(path)
+
+
+def load_document(path: Path = SPEC_PATH) -> Document:
+    """The served 3.1 document (a fresh copy, so callers may not corrupt the cache)."""
+    return copy.deepcopy(_cached_document(path))
+
+
+def connexion_view(document: Document) -> Document:
+    """A 3.0.3 rendering of a 3.1 `document` with the same paths, operations and schemas."""
+    view = copy.deepcopy(document)
+    view["openapi"] = "3.0.3"
+    for key in ("webhooks", "jsonSchemaDialect"):
+        view.pop(key, None)
+    info = view.get("info", {})
+    info.pop("summary", None)
+    info.get("license", {}).pop("identifier", None)
+    view.get("components", {}).pop("pathItems", None)
+    _rewrite_schemas(view)
+    return view
+
+
+def _rewrite_schemas(node: Any) -> None:
+    """Find every schema position in the document (under `schema` or `components.schemas`)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "schema":
+                _downgrade_schema(value)
+            elif key == "schemas" and isinstance(value, dict):
+                for schema in value.values():
+                    _downgrade_schema(schema)
+            else:
+                _rewrite_schemas(value)
+    elif isinstance(node, list):
+        for item in node:
+            _rewrite_schemas(item)
+
+
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
+_SUBSCHEMA_SINGLE = ("items", "not", "additionalProperties")
+
+
+def _downgrade_schema(schema: Any) -> None:
+    if not isinstance(schema, dict):
+        return
+    types = schema.get("type")
+    if isinstance(types, list):
+        non_null = [t for t in types if t != "null"]
+        if len(non_null) < len(types):
+            schema["nullable"] = True
+        if len(non_null) == 1:
+            schema["type"] = non_null[0]
+        else:
+            del schema["type"]
+            schema.setdefault("anyOf", []).extend({"type": t} for t in non_null)
+    if "const" in schema:
+        schema["enum"] = [schema.pop("const")]
+    if isinstance(schema.get("examples"), list):
+        examples = schema.pop("examples")
+        if examples:
+            schema.setdefault("example", examples[0])
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        value = schema.get(exclusive)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            schema[bound] = value
+            schema[exclusive] = True
+    for key in _SUBSCHEMA_LISTS:
+        for sub in schema.get(key, []):
+            _downgrade_schema(sub)
+    for key in _SUBSCHEMA_SINGLE:
+        _downgrade_schema(schema.get(key))
+    for sub in schema.get("properties", {}).values():
+        _downgrade_schema(sub)
+
+
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+class PathIndex:
+    """Which methods the document defines for a concrete request path (for `Allow` on 405)."""
+
+    def __init__(self, document: Document) -> None:
+        self._paths = [
+            (re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"), item)
+            for template, item in document.get("paths", {}).items()
+        ]
+
+    def methods(self, path: str) -> list[str]:
+        for pattern, item in self._paths:
+            if pattern.match(path):
+                return [m.upper() for m in _HTTP_METHODS if m in item]
+        return []

@@ -1,0 +1,151 @@
+"""The in-memory store: one process, state in dicts, waiting done with asyncio primitives.
+
+Every method runs without awaiting between reading and writing state, so each is atomic on the
+event loop; that is what makes `swap_active_stream` and `request_cancel` safe under concurrent stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+
+from mock_server.models import Account, Chat, Chunk, Message, Run, RunStatus, Session, now
+
+
+@dataclass
+class _RunState:
+    run: Run
+    chunks: list[Chunk] = field(default_factory=list)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def has_news(self, index: int) -> bool:
+        """Whether a reader that has seen `index` chunks has something new to read."""
+        return index < len(self.chunks) or self.run.status.terminal
+
+
+class MemoryStore:
+    """`ChatStore` kept in this process's memory."""
+
+    def __init__(self) -> None:
+        self._empty()
+
+    def _empty(self) -> None:
+        self._accounts: dict[str, Account] = {}
+        self._key_owner: dict[str, str] = {}
+        self._sessions: dict[str, Session] = {}
+        self._chats: dict[str, Chat] = {}
+        self._messages: dict[str, list[Message]] = {}
+        self._runs: dict[str, _RunState] = {}
+
+    async def add_account(self, account: Account) -> None:
+        self._accounts[account.id] = account
+        for key in account.api_keys:
+            self._key_owner[key] = account.id
+
+    async def account_for_key(self, api_key: str) -> Account | None:
+        account_id = self._key_owner.get(api_key)
+        return self._accounts.get(account_id) if account_id else None
+
+    async def accounts(self) -> list[Account]:
+        return list(self._accounts.values())
+
+    async def add_session(self, session: Session) -> None:
+        self._sessions[session.id] = session
+
+    async def get_session(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    async def sessions(self, account_id: str) -> list[Session]:
+        return [s for s in self._sessions.values() if s.account_id == account_id]
+
+    async def add_chat(self, chat: Chat) -> Chat:
+        stored = self._chats.setdefault(chat.id, chat)
+        self._messages.setdefault(chat.id, [])
+        return stored
+
+    async def get_chat(self, chat_id: str) -> Chat | None:
+        return self._chats.get(chat_id)
+
+    async def chats(self, session_id: str) -> list[Chat]:
+        return [c for c in self._chats.values() if c.session_id == session_id]
+
+    async def append_message(self, chat_id: str, message: Message) -> None:
+        self._messages[chat_id].append(message)
+        chat = self._chats[chat_id]
+        stamp = now()
+        if message.get("role") == "assistant":
+            chat = replace(chat, last_assistant_message_at=stamp)
+        self._chats[chat_id] = replace(chat, updated_at=stamp)
+
+    async def messages(self, chat_id: str) -> list[Message]:
+        return list(self._messages.get(chat_id, []))
+
+    async def swap_active_stream(self, chat_id: str, expected: str | None, new: str | None) -> bool:
+        chat = self._chats.get(chat_id)
+        if chat is None or chat.active_stream_id != expected:
+            return False
+        self._chats[chat_id] = replace(chat, active_stream_id=new, updated_at=now())
+        return True
+
+    async def add_run(self, run: Run) -> None:
+        self._runs[run.id] = _RunState(run)
+
+    async def get_run(self, run_id: str) -> Run | None:
+        state = self._runs.get(run_id)
+        return state.run if state else None
+
+    async def append_chunk(self, run_id: str, chunk: Chunk) -> int:
+        state = self._runs[run_id]
+        async with state.changed:
+            state.chunks.append(chunk)
+            state.changed.notify_all()
+        return len(state.chunks)
+
+    async def chunk_count(self, run_id: str) -> int:
+        state = self._runs.get(run_id)
+        return len(state.chunks) if state else 0
+
+    async def follow_chunks(self, run_id: str, start: int = 0) -> AsyncIterator[Chunk]:
+        state = self._runs[run_id]
+        index = start
+        while True:
+            while index < len(state.chunks):
+                yield state.chunks[index]
+                index += 1
+            if state.run.status.terminal:
+                return
+            async with state.changed:
+                await state.changed.wait_for(functools.partial(state.has_news, index))
+
+    async def finish_run(self, run_id: str, status: RunStatus) -> None:
+        state = self._runs[run_id]
+        async with state.changed:
+            state.run = replace(state.run, status=status)
+            state.changed.notify_all()
+        state.finished.set()
+
+    async def wait_finished(self, run_id: str, timeout: float) -> RunStatus | None:
+        state = self._runs[run_id]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.finished.wait(), timeout)
+        return state.run.status if state.run.status.terminal else None
+
+    async def request_cancel(self, run_id: str) -> bool:
+        state = self._runs[run_id]
+        first = not state.cancel_requested.is_set()
+        state.cancel_requested.set()
+        return first
+
+    async def wait_cancel_requested(self, run_id: str, timeout: float) -> bool:
+        event = self._runs[run_id].cancel_requested
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+        return event.is_set()
+
+    async def clear(self) -> None:
+        self._empty()

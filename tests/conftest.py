@@ -1,0 +1,96 @@
+"""Fixtures: the real app in-process (ASGI) and on a real uvicorn on loopback, and API clients."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import uvicorn
+from connexion import AsyncApp
+
+from contract_tests.client import ChatRef, RecoupClient
+from contract_tests.conformance import SpecConformance
+from mock_server.app import create_app
+from mock_server.config import Config
+from mock_server.spec import load_document
+
+KEY_A = "key-a"
+KEY_B = "key-b"
+TEST_SEED = {
+    "accounts": [
+        {"id": "artist-a", "api_keys": [KEY_A]},
+        {"id": "artist-b", "api_keys": [KEY_B]},
+    ]
+}
+# Fast enough for tests, slow enough that a stop lands mid-answer.
+TEST_CONFIG = Config(stream_pace=0.05, stop_timeout=1.0)
+CONFORMANCE = SpecConformance(load_document())
+
+
+@pytest.fixture
+async def app() -> AsyncIterator[AsyncApp]:
+    app = create_app(TEST_CONFIG, TEST_SEED)
+    await app.runtime.start()
+    yield app
+    await app.runtime.close()
+
+
+def asgi_client(app: AsyncApp, api_key: str | None) -> RecoupClient:
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock")
+    return RecoupClient(http, api_key, CONFORMANCE)
+
+
+@pytest.fixture
+async def api(app: AsyncApp) -> AsyncIterator[RecoupClient]:
+    """Account A, in-process."""
+    client = asgi_client(app, KEY_A)
+    yield client
+    await client.http.aclose()
+
+
+@pytest.fixture
+async def api_b(app: AsyncApp) -> AsyncIterator[RecoupClient]:
+    """Account B, in-process."""
+    client = asgi_client(app, KEY_B)
+    yield client
+    await client.http.aclose()
+
+
+@pytest.fixture
+async def anonymous(app: AsyncApp) -> AsyncIterator[RecoupClient]:
+    client = asgi_client(app, None)
+    yield client
+    await client.http.aclose()
+
+
+@pytest.fixture
+async def live_url(app: AsyncApp) -> AsyncIterator[str]:
+    """The same app served by uvicorn on a free loopback port."""
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+async def live(live_url: str) -> AsyncIterator[RecoupClient]:
+    """Account A over real HTTP."""
+    http = httpx.AsyncClient(base_url=live_url, timeout=10)
+    yield RecoupClient(http, KEY_A, CONFORMANCE)
+    await http.aclose()
+
+
+@pytest.fixture
+async def chat(api: RecoupClient) -> ChatRef:
+    """A fresh, idle chat of account A."""
+    return await api.create_chat()

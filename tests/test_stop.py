@@ -1,0 +1,120 @@
+"""`POST /api/chat/{chatId}/stop`: outcomes, the order of checks, idempotency and the stop race."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from contract_tests.client import ChatRef, RecoupClient
+
+UNKNOWN_CHAT = "0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42"
+
+
+async def start_generating(api: RecoupClient, chat: ChatRef) -> asyncio.Task[httpx.Response]:
+    """Send a message in the background and return once the chat is generating."""
+    task = asyncio.create_task(api.send(chat, "Tell me a long story"))
+    await api.wait_streaming(chat)
+    return task
+
+
+def assert_error(response: httpx.Response, status: int, message: str) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["status"] == "error"
+    assert body["error"] == message
+
+
+async def test_stop_with_nothing_running_is_stopped_false(api: RecoupClient, chat: ChatRef):
+    response = await api.stop(chat.chat_id)
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "stopped": False}
+
+
+async def test_stop_is_idempotent(api: RecoupClient, chat: ChatRef):
+    for _ in range(5):
+        response = await api.stop(chat.chat_id)
+        assert response.json() == {"success": True, "stopped": False}
+    assert (await api.chat_state(chat))["isStreaming"] is False
+
+
+async def test_stop_of_a_running_generation_is_stopped_true_then_false(api: RecoupClient, chat: ChatRef):
+    sending = await start_generating(api, chat)
+    first = await api.stop(chat.chat_id)
+    assert first.json() == {"success": True, "stopped": True}
+    second = await api.stop(chat.chat_id)
+    assert second.json() == {"success": True, "stopped": False}
+    stream = await sending
+    assert stream.status_code == 200
+
+
+async def test_after_a_stop_the_chat_accepts_a_new_message(api: RecoupClient, chat: ChatRef):
+    sending = await start_generating(api, chat)
+    await api.stop(chat.chat_id)
+    await sending
+    again = await api.send(chat, "And now?")
+    assert again.status_code == 200
+    assert again.text.rstrip().endswith("data: [DONE]")
+
+
+async def test_concurrent_stops_of_one_generation_exactly_one_is_true(api: RecoupClient, chat: ChatRef):
+    sending = await start_generating(api, chat)
+    responses = await asyncio.gather(*(api.stop(chat.chat_id) for _ in range(8)))
+    await sending
+    assert all(r.status_code == 200 for r in responses)
+    assert sorted(r.json()["stopped"] for r in responses) == [False] * 7 + [True]
+
+
+async def test_non_uuid_chat_id_is_400(api: RecoupClient):
+    for chat_id in ("not-a-uuid", "123", "0b7a3c1e9f0d4c558e216a0f6d7e5b42", "%20"):
+        response = await api.stop(chat_id)
+        assert_error(response, 400, "chatId must be a valid UUID")
+
+
+async def test_unknown_chat_is_404(api: RecoupClient):
+    assert_error(await api.stop(UNKNOWN_CHAT), 404, "Chat not found")
+
+
+async def test_foreign_chat_is_403(api: RecoupClient, api_b: RecoupClient, chat: ChatRef):
+    assert_error(await api_b.stop(chat.chat_id), 403, "Forbidden")
+
+
+async def test_foreign_stop_does_not_stop_the_generation(
+    api: RecoupClient, api_b: RecoupClient, chat: ChatRef
+):
+    sending = await start_generating(api, chat)
+    assert_error(await api_b.stop(chat.chat_id), 403, "Forbidden")
+    assert (await api.chat_state(chat))["isStreaming"] is True
+    assert (await api.stop(chat.chat_id)).json()["stopped"] is True
+    await sending
+
+
+async def test_missing_credentials_is_401(anonymous: RecoupClient, chat: ChatRef):
+    response = await anonymous.stop(chat.chat_id)
+    assert_error(response, 401, "Exactly one of x-api-key or Authorization must be provided")
+
+
+async def test_both_credentials_is_401(api: RecoupClient, chat: ChatRef):
+    response = await api.stop(chat.chat_id, headers={"Authorization": "Bearer key-a"})
+    assert_error(response, 401, "Exactly one of x-api-key or Authorization must be provided")
+
+
+async def test_unknown_key_is_401_with_message(anonymous: RecoupClient, chat: ChatRef):
+    response = await anonymous.stop(chat.chat_id, headers={"x-api-key": "wrong"})
+    assert_error(response, 401, "Unauthorized")
+    assert response.json()["message"] == "Unauthorized"
+
+
+async def test_bearer_key_is_accepted(anonymous: RecoupClient, chat: ChatRef):
+    response = await anonymous.stop(chat.chat_id, headers={"Authorization": "Bearer key-a"})
+    assert response.json() == {"success": True, "stopped": False}
+
+
+async def test_auth_is_checked_before_the_uuid(anonymous: RecoupClient):
+    assert (await anonymous.stop("not-a-uuid")).status_code == 401
+    assert (await anonymous.stop("not-a-uuid", headers={"x-api-key": "wrong"})).status_code == 401
+
+
+async def test_existence_is_checked_before_ownership(api_b: RecoupClient):
+    assert_error(await api_b.stop(UNKNOWN_CHAT), 404, "Chat not found")
