@@ -166,7 +166,11 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     port = sock.getsockname()[1]
     print(banner(config, seed, f"http://{_url_host(config.host)}:{port}"), flush=True)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully, then re-raises the signal it caught (Ctrl-C).
+        return 130
     return 0
 
 

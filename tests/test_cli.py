@@ -1,0 +1,83 @@
+"""`recoup-mock serve`: flags, environment variables, start-up banner, and a clean shutdown."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from mock_server.cli import build_parser
+
+SERVE_FLAGS = ("--host", "--port", "--seed", "--stream-pace", "--stop-timeout", "--log-level")
+
+
+def test_serve_help_lists_every_option():
+    result = subprocess.run(
+        [sys.executable, "-m", "mock_server.cli", "serve", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    for flag in SERVE_FLAGS:
+        assert flag in result.stdout
+    assert "RECOUP_MOCK_" in result.stdout
+
+
+def test_environment_variables_set_the_defaults(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("RECOUP_MOCK_PORT", "5055")
+    monkeypatch.setenv("RECOUP_MOCK_STREAM_PACE", "0.5")
+    args = build_parser().parse_args(["serve"])
+    assert (args.port, args.stream_pace) == (5055, 0.5)
+    assert build_parser().parse_args(["serve", "--port", "6000"]).port == 6000
+
+
+@pytest.mark.parametrize("argv", [["--port", "http"], ["--stream-pace", "-1"], ["--log-level", "loud"]])
+def test_invalid_flags_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["serve", *argv])
+    assert exited.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("stop_signal", "exit_code"), [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)]
+)
+def test_serve_prints_keys_and_a_curl_line_then_shuts_down_cleanly(stop_signal: int, exit_code: int):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        text = ""
+        while "curl" not in text:
+            line = process.stdout.readline()
+            assert line, f"the server ended before printing its banner: {process.stderr.read()}"
+            text += line
+        base_url = re.search(r"Recoup mock on (http://\S+)", text).group(1)
+        assert "key demo-key-a" in text and "key demo-key-b" in text
+        curl = re.search(r"curl -s -X POST (\S+) -H 'x-api-key: (\S+)'", text)
+        assert curl, text
+        for _ in range(100):
+            try:
+                response = httpx.post(curl.group(1), headers={"x-api-key": curl.group(2)})
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        assert curl.group(1).startswith(base_url)
+        assert response.json() == {"success": True, "stopped": True}
+        process.send_signal(stop_signal)
+        # uvicorn finishes its shutdown, then exits by the signal it caught (or 130 for Ctrl-C).
+        assert process.wait(timeout=10) == exit_code
+        log = process.stderr.read()
+        assert "Application shutdown complete" in log
+        assert "Traceback" not in log
+    finally:
+        process.kill()
+        process.wait()

@@ -1,0 +1,115 @@
+"""Every error the app can produce is the contract's body, and bad input never changes state."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from contract_tests.client import ChatRef, RecoupClient
+from mock_server.app import create_app
+from mock_server.store import MemoryStore
+from tests.conftest import KEY_A, TEST_CONFIG, TEST_SEED
+
+
+def assert_error_body(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["status"] == "error"
+    assert isinstance(body["error"], str) and body["error"]
+    return body
+
+
+async def test_unknown_route_is_404_in_the_error_body(api: RecoupClient):
+    response = await api.http.get("/api/nowhere", headers=api.auth_headers())
+    assert assert_error_body(response, 404)["error"] == "Not found"
+
+
+async def test_id_with_a_newline_is_an_error_body(api: RecoupClient):
+    response = await api.http.post("/api/chat/%0A/stop", headers=api.auth_headers())
+    assert response.status_code in (400, 404)
+    assert_error_body(response, response.status_code)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("GET", "/api/chat/0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42/stop", "POST"),
+        ("DELETE", "/api/sessions/0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42/chats", "GET, POST"),
+        ("PUT", "/api/chat", "POST"),
+    ],
+)
+async def test_wrong_method_is_405_with_allow(api: RecoupClient, method: str, path: str, allow: str):
+    response = await api.http.request(method, path, headers=api.auth_headers())
+    assert_error_body(response, 405)
+    assert response.headers["allow"] == allow
+
+
+async def test_wrong_content_type_is_415(api: RecoupClient):
+    response = await api.http.post(
+        "/api/sessions", content=b"title=x", headers={**api.auth_headers(), "content-type": "text/plain"}
+    )
+    assert_error_body(response, 415)
+
+
+async def test_malformed_json_is_400(api: RecoupClient):
+    response = await api.http.post(
+        "/api/chat", content=b"{nope", headers={**api.auth_headers(), "content-type": "application/json"}
+    )
+    assert_error_body(response, 400)
+
+
+async def test_body_against_the_schema_is_400(api: RecoupClient, chat: ChatRef):
+    for body in (
+        {"chatId": chat.chat_id, "sessionId": chat.session_id},
+        {"chatId": chat.chat_id, "sessionId": chat.session_id, "messages": []},
+        {"chatId": chat.chat_id, "sessionId": chat.session_id, "messages": [{"role": "robot"}]},
+    ):
+        response = await api.request("POST", "/api/chat", json_body=body)
+        assert_error_body(response, 400)
+
+
+async def test_non_uuid_ids_in_a_send_are_400(api: RecoupClient, chat: ChatRef):
+    body = api.send_body(chat, "hi")
+    response = await api.request("POST", "/api/chat", json_body={**body, "chatId": "nope"})
+    assert assert_error_body(response, 400)["error"] == "chatId must be a valid UUID"
+
+
+class ExplodingStore(MemoryStore):
+    async def get_chat(self, chat_id: str):
+        raise RuntimeError("secret internal detail")
+
+
+async def test_an_unexpected_exception_is_500_without_a_traceback():
+    app = create_app(TEST_CONFIG, TEST_SEED)
+    app.runtime.store = app.runtime.service.store = ExplodingStore()
+    await app.runtime.start()
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as http:
+        response = await http.post(
+            "/api/chat/0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42/stop", headers={"x-api-key": KEY_A}
+        )
+    await app.runtime.close()
+    assert assert_error_body(response, 500) == {"status": "error", "error": "Internal server error"}
+    assert "secret" not in response.text and "Traceback" not in response.text
+
+
+async def test_bad_input_never_changes_stored_state(app, api: RecoupClient, api_b: RecoupClient):
+    chat = await api.create_chat()
+    before = await app.runtime.service.snapshot()
+    messages_before = await app.runtime.store.messages(chat.chat_id)
+    attempts = [
+        api_b.stop(chat.chat_id),
+        api_b.request("POST", "/api/chat", json_body=api_b.send_body(chat, "hijack")),
+        api.request("POST", "/api/chat", json_body={"chatId": chat.chat_id}),
+        api.request("POST", "/api/chat", json_body={**api.send_body(chat, "x"), "sessionId": "bad"}),
+        api.request("POST", "/api/sessions", json_body={"title": 42}),
+        api.request("POST", f"/api/sessions/{chat.session_id}/chats", json_body={"id": "not-a-uuid"}),
+        api.stop(chat.chat_id, headers={"x-api-key": "wrong"}),
+        api.http.post("/api/sessions", content=b"{", headers={"content-type": "application/json"}),
+    ]
+    for attempt in attempts:
+        response = await attempt
+        assert 400 <= response.status_code < 500
+    assert await app.runtime.service.snapshot() == before
+    assert await app.runtime.store.messages(chat.chat_id) == messages_before
