@@ -151,7 +151,9 @@ def banner(config: Config, seed: Seed, base_url: str) -> str:
             if "id" in session:
                 lines.append(f"    session {session['id']}")
             for chat in session.get("chats", []):
-                state = "generating" if chat.get("generating") else "idle"
+                generating = chat.get("generating")
+                fault = generating.get("fault") if isinstance(generating, dict) else None
+                state = f"generating, {fault}" if fault else "generating" if generating else "idle"
                 if "id" in chat:
                     lines.append(f"      chat {chat['id']} ({state})")
     example = _example_stop(seed)
