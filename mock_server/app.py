@@ -1,4 +1,11 @@
-"""The app factory: the served document, routed by Connexion to the handlers, errors in one format."""
+"""The app factory: the served document, routed by Connexion to the handlers, errors in one format.
+
+Around the contract's API: CORS, the request journal, chosen responses (`Prefer`) and latency, the
+admin API under `/__mock` with its own document, Swagger UI at `/ui` and the demo page at `/demo`.
+Outermost first, the stack is: journal, CORS, runtime, Connexion's errors, routing, chosen
+responses, security, validation, handlers; so preflights are answered before credentials are asked
+for, error responses carry CORS headers, and the journal sees every answer.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +24,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mock_server import errors, handlers
+from mock_server import admin, errors, handlers
 from mock_server.config import Config
+from mock_server.cors import CORS
+from mock_server.journal import Journal, JournalMiddleware
+from mock_server.pages import Pages
+from mock_server.prefer import ChosenResponses
 from mock_server.runtime import SCOPE_KEY, Runtime
 from mock_server.seed import DEMO_SEED, Seed
-from mock_server.spec import Document, PathIndex, connexion_view, load_document
+from mock_server.spec import ADMIN_SPEC_PATH, Document, PathIndex, connexion_view, load_document
 
 # The security functions Connexion calls, bound here so the served document names no Python code.
 _SECURITY_FUNCTIONS = {
@@ -61,10 +72,20 @@ class RuntimeMiddleware:
         await self.app(scope, receive, send)
 
 
+def _all_paths(document: Document, admin_document: Document) -> Document:
+    """Both documents' paths under their base paths, for the `Allow` header of a 405."""
+    admin_paths = {admin.PREFIX + path: item for path, item in admin_document.get("paths", {}).items()}
+    return {"paths": {**document.get("paths", {}), **admin_paths}}
+
+
 def create_app(config: Config | None = None, seed: Seed | None = None) -> AsyncApp:
-    """A mock server app; `app.runtime` is its state (store, generations, service)."""
-    runtime = Runtime(config or Config(), seed if seed is not None else DEMO_SEED)
+    """A mock server app; `app.runtime` is its state (store, generations, service), `app.journal`
+    the requests it received."""
+    config = config or Config()
+    runtime = Runtime(config, seed if seed is not None else DEMO_SEED)
+    journal = Journal(config.journal_size)
     document = load_document()
+    admin_document = load_document(ADMIN_SPEC_PATH)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -81,15 +102,49 @@ def create_app(config: Config | None = None, seed: Seed | None = None) -> AsyncA
         pythonic_params=True,
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
     )
+    app.add_api(
+        connexion_view(admin_document),
+        base_path=admin.PREFIX,
+        resolver=Resolver(function_resolver=admin.handler_for),
+        pythonic_params=True,
+        swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
+    )
 
     async def openapi_json(_request: Request) -> JSONResponse:
         return JSONResponse(document)
 
-    app.add_url_rule("/openapi.json", "openapi_json", openapi_json, methods=["GET"])
+    async def admin_openapi_json(_request: Request) -> JSONResponse:
+        return JSONResponse(admin_document)
+
+    pages = Pages(document)
+    routes = [
+        ("/openapi.json", openapi_json),
+        (f"{admin.PREFIX}/openapi.json", admin_openapi_json),
+        ("/ui", pages.redirect_to_slash),
+        ("/ui/", pages.ui_index),
+        ("/ui/openapi.json", pages.ui_openapi),
+        ("/ui/{name}", pages.ui_asset),
+        ("/demo", pages.redirect_to_slash),
+        ("/demo/", pages.demo_index),
+        ("/demo/{name}", pages.demo_asset),
+    ]
+    for rule, view in routes:
+        app.add_url_rule(rule, rule, view, methods=["GET"])
+
+    # Added outermost first (each BEFORE_EXCEPTION middleware lands inside the previous one).
+    app.add_middleware(
+        JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal, exclude_prefix=admin.PREFIX
+    )
+    app.add_middleware(CORS, MiddlewarePosition.BEFORE_EXCEPTION, origins=config.cors_origins)
     app.add_middleware(RuntimeMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
+    app.add_middleware(
+        ChosenResponses, MiddlewarePosition.BEFORE_SECURITY, document=document, latency=config.latency
+    )
     app.add_error_handler(errors.MockError, errors.render_mock_error)
     app.add_error_handler(ProblemException, errors.render_problem)
-    app.add_error_handler(HTTPException, errors.http_exception_renderer(PathIndex(document).methods))
+    all_paths = PathIndex(_all_paths(document, admin_document))
+    app.add_error_handler(HTTPException, errors.http_exception_renderer(all_paths.methods))
     app.add_error_handler(Exception, errors.render_unexpected)
     app.runtime = runtime  # type: ignore[attr-defined]
+    app.journal = journal  # type: ignore[attr-defined]
     return app

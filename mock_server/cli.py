@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import socket
 import sys
 from collections.abc import Sequence
@@ -30,6 +31,26 @@ def _positive_float(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return int(text)
+
+
+def _origin(text: str) -> str:
+    origin = text.strip().rstrip("/")
+    if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an origin such as http://localhost:3000 (or *)")
+    return origin
+
+
+def _env_origins() -> list[str] | None:
+    value = env_default("cors_origin", None)
+    if value is None:
+        return None
+    return [_origin(part) for part in value.split(",") if part.strip()]
 
 
 def _port(text: str) -> int:
@@ -84,6 +105,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a stop waits for a generation to end before answering 504",
     )
     serve.add_argument(
+        "--latency",
+        type=_positive_float,
+        default=env_default("latency", str(defaults.latency)),
+        metavar="SECONDS",
+        help="seconds added before every API answer (a request can add more with 'Prefer: delay=MS')",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        type=_origin,
+        action="append",
+        dest="cors_origins",
+        default=argparse.SUPPRESS,
+        metavar="ORIGIN",
+        help="an origin whose browser pages may call the mock, e.g. http://localhost:3000; repeat for "
+        "several (RECOUP_MOCK_CORS_ORIGIN takes a comma-separated list) "
+        "(default: any origin, for development)",
+    )
+    serve.add_argument(
+        "--journal-size",
+        type=_positive_int,
+        default=env_default("journal_size", str(defaults.journal_size)),
+        metavar="N",
+        help="how many requests the journal (GET /__mock/journal) keeps",
+    )
+    serve.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
         default=env_default("log_level", defaults.log_level),
@@ -93,14 +139,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def banner(config: Config, seed: Seed, base_url: str) -> str:
-    lines = [f"Recoup mock on {base_url}  (spec: {base_url}/openapi.json)"]
+    lines = [
+        f"Recoup mock on {base_url}  (spec: {base_url}/openapi.json)",
+        f"  Swagger UI {base_url}/ui/   demo chat {base_url}/demo/",
+        f"  admin API {base_url}/__mock/ (document: {base_url}/__mock/openapi.json)",
+        f"  CORS: {'any origin' if '*' in config.cors_origins else ', '.join(config.cors_origins)}",
+    ]
     for account in seed["accounts"]:
         lines.append(f"  account {account['id']}: key {', '.join(account['api_keys'])}")
         for session in account.get("sessions", []):
             if "id" in session:
                 lines.append(f"    session {session['id']}")
             for chat in session.get("chats", []):
-                state = "generating" if chat.get("generating") else "idle"
+                generating = chat.get("generating")
+                fault = generating.get("fault") if isinstance(generating, dict) else None
+                state = f"generating, {fault}" if fault else "generating" if generating else "idle"
                 if "id" in chat:
                     lines.append(f"      chat {chat['id']} ({state})")
     example = _example_stop(seed)
@@ -138,6 +191,11 @@ def serve(args: argparse.Namespace) -> int:
     except SeedError as exc:
         print(f"recoup-mock: {exc}", file=sys.stderr)
         return 2
+    try:
+        origins = getattr(args, "cors_origins", None) or _env_origins() or list(Config.cors_origins)
+    except argparse.ArgumentTypeError as exc:
+        print(f"recoup-mock: RECOUP_MOCK_CORS_ORIGIN: {exc}", file=sys.stderr)
+        return 2
     config = Config(
         host=args.host,
         port=args.port,
@@ -145,6 +203,9 @@ def serve(args: argparse.Namespace) -> int:
         stream_pace=args.stream_pace,
         stop_timeout=args.stop_timeout,
         log_level=args.log_level,
+        cors_origins=tuple(origins),
+        latency=args.latency,
+        journal_size=args.journal_size,
     )
     logging.basicConfig(level=config.log_level.upper(), format="%(levelname)s: %(message)s")
     app = create_app(config, seed)

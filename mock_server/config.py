@@ -20,6 +20,12 @@ class Config:
     stop_timeout: float = 8.0
     """Seconds a stop waits for a cancelled generation to end before answering 504."""
     log_level: str = "info"
+    cors_origins: tuple[str, ...] = ("*",)
+    """Origins whose browser pages may call the mock; `*` allows any (the development default)."""
+    latency: float = 0.0
+    """Seconds added before every API answer (not the admin API, Swagger UI or the demo page)."""
+    journal_size: int = 1000
+    """How many requests the journal keeps; the oldest are dropped first."""
 
 
 def env_default(name: str, default: str | None) -> str | None:

@@ -135,6 +135,22 @@ DEMO_SEED: Seed = {
                                 "repeat": True,
                             },
                         },
+                        {
+                            "id": "55555555-5555-4555-8555-555555555504",
+                            "title": "Stop times out (504)",
+                            "generating": {
+                                "text": "This answer ignores Stop; the stop answers 504 after its timeout.",
+                                "fault": "ignore-cancel",
+                            },
+                        },
+                        {
+                            "id": "55555555-5555-4555-8555-555555555502",
+                            "title": "Stop fails (502)",
+                            "generating": {
+                                "text": "Stopping this answer fails; the stop answers 502.",
+                                "fault": "cancel-fails",
+                            },
+                        },
                     ],
                 }
             ],

@@ -26,7 +26,9 @@ from mock_server.models import (
     Account,
     Chat,
     Chunk,
+    Fault,
     Message,
+    Run,
     Session,
     is_uuid,
     new_id,
@@ -169,6 +171,17 @@ class ChatService:
         if stream_id.startswith(PENDING_PREFIX):
             return await self.store.swap_active_stream(chat.id, stream_id, None)
         return await self.generations.cancel(stream_id)
+
+    async def generate(self, chat_id: str, text: str, *, repeat: bool, fault: Fault | None) -> Run:
+        """Start a generation on an idle chat on nobody's behalf (how faults are set on real chats)."""
+        require_uuid(chat_id, "chatId")
+        chat = await self.store.get_chat(chat_id)
+        if chat is None:
+            raise ChatNotFound()
+        claim = f"{PENDING_PREFIX}{new_id()}"
+        if not await self.store.swap_active_stream(chat.id, None, claim):
+            raise ChatBusy("The chat is already generating")
+        return await self.generations.start(chat.id, claim, text, repeat=repeat, fault=fault)
 
     async def snapshot(self) -> dict[str, Any]:
         """Everything stored, for the start-up banner and inspection."""

@@ -21,6 +21,7 @@ _PACKAGED = Path(__file__).parent / "_openapi"
 _SOURCE_TREE = Path(__file__).parent.parent / "openapi"
 SPEC_DIR = _PACKAGED if _PACKAGED.is_dir() else _SOURCE_TREE
 SPEC_PATH = SPEC_DIR / "recoup-chat.yaml"
+ADMIN_SPEC_PATH = SPEC_DIR / "admin.yaml"
 UPSTREAM_SPEC_PATH = SPEC_DIR / "upstream" / "stop-chat.yaml"
 
 Document = dict[str, Any]
@@ -88,6 +89,11 @@ def _downgrade_schema(schema: Any) -> None:
         else:
             del schema["type"]
             schema.setdefault("anyOf", []).extend({"type": t} for t in non_null)
+    for key in ("anyOf", "oneOf"):
+        alternatives = schema.get(key)
+        if isinstance(alternatives, list) and {"type": "null"} in alternatives:
+            schema[key] = [sub for sub in alternatives if sub != {"type": "null"}]
+            schema["nullable"] = True
     if "const" in schema:
         schema["enum"] = [schema.pop("const")]
     if isinstance(schema.get("examples"), list):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -65,3 +65,9 @@ def sse_response(chunks: AsyncIterator[Chunk], headers: dict[str, str]) -> Event
     return EventSourceResponse(
         _events(chunks), headers={**STREAM_HEADERS, **headers}, sep=SEP, ping=PING_SECONDS
     )
+
+
+def sse_text(chunks: Iterable[Chunk]) -> str:
+    """A whole, finished stream as one body (for answers that are not generated live)."""
+    events = [json.dumps(chunk, separators=(",", ":")) for chunk in chunks] + [DONE]
+    return "".join(f"data: {data}{SEP}{SEP}" for data in events)

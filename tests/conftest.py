@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -13,9 +14,10 @@ from connexion import AsyncApp
 
 from contract_tests.client import ChatRef, RecoupClient
 from contract_tests.conformance import SpecConformance
+from mock_server.admin import PREFIX
 from mock_server.app import create_app
 from mock_server.config import Config
-from mock_server.spec import load_document
+from mock_server.spec import ADMIN_SPEC_PATH, load_document
 
 KEY_A = "key-a"
 KEY_B = "key-b"
@@ -94,3 +96,51 @@ async def live(live_url: str) -> AsyncIterator[RecoupClient]:
 async def chat(api: RecoupClient) -> ChatRef:
     """A fresh, idle chat of account A."""
     return await api.create_chat()
+
+
+def admin_conformance() -> SpecConformance:
+    """The admin document with its paths under the prefix they are served at."""
+    document = load_document(ADMIN_SPEC_PATH)
+    document["paths"] = {PREFIX + path: item for path, item in document["paths"].items()}
+    return SpecConformance(document)
+
+
+ADMIN_CONFORMANCE = admin_conformance()
+
+
+class AdminClient:
+    """The admin API over any transport; every response is checked against the admin document."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = await self.http.request(method, PREFIX + path, **kwargs)
+        ADMIN_CONFORMANCE.check(response)
+        return response
+
+    async def state(self) -> dict[str, Any]:
+        response = await self.request("GET", "/state")
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def journal(self, **filters: Any) -> list[dict[str, Any]]:
+        response = await self.request("GET", "/journal", params=filters)
+        assert response.status_code == 200, response.text
+        return response.json()["entries"]
+
+    async def generate(self, chat_id: str, **options: Any) -> httpx.Response:
+        return await self.request("POST", f"/chats/{chat_id}/generate", json=options)
+
+
+@pytest.fixture
+async def admin(app: AsyncApp) -> AsyncIterator[AdminClient]:
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock")
+    yield AdminClient(http)
+    await http.aclose()
+
+
+@pytest.fixture
+def raw(app: AsyncApp) -> httpx.AsyncClient:
+    """A plain HTTP client of the app, for requests no well-behaved client sends."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock")

@@ -1,0 +1,48 @@
+"""CORS for browser apps served from another origin, as the running service answers it.
+
+Preflights are answered here, before authentication and routing, so a browser can always learn what
+it may send; every other response (errors included) gets the CORS headers on its way out, so the app
+can read a 401 or a 504 as well as a 200. A refused preflight is an error body like any other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+ANY_ORIGIN = "*"
+ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
+ALLOWED_HEADERS = ("x-api-key", "authorization", "content-type", "prefer")
+EXPOSED_HEADERS = ("x-workflow-run-id", "x-workflow-stream-tail-index", "x-vercel-ai-ui-message-stream")
+PREFLIGHT_MAX_AGE = 600
+
+
+class CORS(CORSMiddleware):
+    """Starlette's CORS middleware with the mock's policy and contract-shaped refusals."""
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str] = (ANY_ORIGIN,)) -> None:
+        super().__init__(
+            app,
+            allow_origins=list(origins),
+            allow_methods=ALLOWED_METHODS,
+            allow_headers=ALLOWED_HEADERS,
+            expose_headers=EXPOSED_HEADERS,
+            # A page on a public host calling a mock on the developer's machine sends a
+            # private-network preflight; a development mock accepts it.
+            allow_private_network=True,
+            max_age=PREFLIGHT_MAX_AGE,
+        )
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code == 200:
+            return response
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+        reason = bytes(response.body).decode()
+        body = {"status": "error", "error": f"{reason} (preflight from {request_headers['origin']})"}
+        return Response(json.dumps(body), 400, headers=headers, media_type="application/json")

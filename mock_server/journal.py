@@ -1,0 +1,229 @@
+"""The request journal: what the mock received and how it answered, so an app's test can assert it.
+
+`JournalMiddleware` sits outermost in the stack and records every request outside the admin API,
+CORS preflights included: method, path, query, headers (credentials redacted), a body excerpt, the
+status, the operation it matched and whether it passed the contract's validation. Entries are kept
+in a bounded deque, newest last; an entry is visible as soon as the request arrives, so a test can
+see a streamed answer that is still running.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import json
+import time
+from collections import deque
+from collections.abc import Iterable, MutableMapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+ENTRY_KEY = "recoup_mock.journal_entry"
+JOURNAL_KEY = "recoup_mock.journal"
+BODY_EXCERPT = 2048
+REDACTED = "<redacted>"
+REDACTED_HEADERS = frozenset({"x-api-key", "authorization", "cookie", "proxy-authorization"})
+# Statuses that mean the request itself broke the contract (a malformed id or body, a wrong media type).
+_INVALID_STATUSES = frozenset({400, 413, 415, 422})
+
+
+class Validation:
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    """Not validated: a preflight, an unrouted path, a rejected credential or a chosen response."""
+
+
+@dataclass
+class Entry:
+    id: int
+    time: str
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: str
+    body_truncated: bool
+    status: int | None = None
+    operation_id: str | None = None
+    validation: str = Validation.SKIPPED
+    error: str | None = None
+    preflight: bool = False
+    chosen: str | None = None
+    """The `Prefer` choice that produced the response, e.g. `code=404`."""
+    duration_ms: float | None = None
+    _started: float = field(default_factory=time.monotonic, repr=False)
+    _response: bytearray = field(default_factory=bytearray, repr=False)
+    _json_response: bool = field(default=False, repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
+        data["operationId"] = data.pop("operation_id")
+        data["bodyTruncated"] = data.pop("body_truncated")
+        data["durationMs"] = data.pop("duration_ms")
+        return data
+
+    def finish(self) -> None:
+        self.duration_ms = round((time.monotonic() - self._started) * 1000, 1)
+        if self.status is not None and self.status >= 400:
+            self.error = _error_message(bytes(self._response)) if self._json_response else None
+        if self.preflight or self.chosen or self.operation_id is None or self.status in (None, 401):
+            self.validation = Validation.SKIPPED
+        elif self.status in _INVALID_STATUSES:
+            self.validation = Validation.FAILED
+        else:
+            self.validation = Validation.PASSED
+
+
+def _error_message(body: bytes) -> str | None:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        message = data.get("error") or data.get("message")
+        return str(message) if message is not None else None
+    return None
+
+
+@dataclass(frozen=True)
+class Filter:
+    method: str | None = None
+    path: str | None = None
+    """Exact path, or a glob such as `/api/chat/*/stop`."""
+    status: int | None = None
+    operation_id: str | None = None
+    validation: str | None = None
+    since: int | None = None
+    """Only entries with a larger id (poll with the last id seen)."""
+    since_time: datetime | None = None
+    limit: int | None = None
+
+    def matches(self, entry: Entry) -> bool:
+        return (
+            (self.method is None or entry.method == self.method.upper())
+            and (self.path is None or fnmatch.fnmatchcase(entry.path, self.path))
+            and (self.status is None or entry.status == self.status)
+            and (self.operation_id is None or entry.operation_id == self.operation_id)
+            and (self.validation is None or entry.validation == self.validation)
+            and (self.since is None or entry.id > self.since)
+            and (self.since_time is None or datetime.fromisoformat(entry.time) >= self.since_time)
+        )
+
+
+class Journal:
+    def __init__(self, size: int) -> None:
+        self._entries: deque[Entry] = deque(maxlen=size)
+        self._ids = itertools.count(1)
+
+    def record(
+        self, method: str, path: str, query: str, headers: Iterable[tuple[str, str]], body: bytes
+    ) -> Entry:
+        entry = Entry(
+            id=next(self._ids),
+            time=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            method=method,
+            path=path,
+            query=query,
+            headers={k: REDACTED if k in REDACTED_HEADERS else v for k, v in headers},
+            body=body[:BODY_EXCERPT].decode("utf-8", errors="replace"),
+            body_truncated=len(body) > BODY_EXCERPT,
+        )
+        self._entries.append(entry)
+        return entry
+
+    def entries(self, query: Filter | None = None) -> list[Entry]:
+        query = query or Filter()
+        found = [e for e in self._entries if query.matches(e)]
+        return found[-query.limit :] if query.limit else found
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def entry_of(scope: MutableMapping[str, Any]) -> Entry | None:
+    """The journal entry of the request in `scope` (None for requests that are not journalled)."""
+    return scope.get(ENTRY_KEY)
+
+
+def journal_of(scope: MutableMapping[str, Any]) -> Journal:
+    return scope[JOURNAL_KEY]
+
+
+class JournalMiddleware:
+    """Records each request; inner layers fill in what only they know through `entry_of(scope)`."""
+
+    def __init__(self, app: ASGIApp, journal: Journal, exclude_prefix: str) -> None:
+        self.app = app
+        self.journal = journal
+        self.exclude_prefix = exclude_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope[JOURNAL_KEY] = self.journal
+        path: str = scope["path"]
+        if path == self.exclude_prefix or path.startswith(self.exclude_prefix + "/"):
+            await self.app(scope, receive, send)
+            return
+        # Request bodies are small; reading them first records even those a chosen response or a
+        # rejected credential leaves unread, and the app gets them replayed unchanged.
+        body, receive = await _buffered(receive)
+        headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
+        entry = self.journal.record(
+            scope["method"], path, scope.get("query_string", b"").decode("latin-1"), headers, body
+        )
+        names = {k for k, _ in headers}
+        entry.preflight = (
+            scope["method"] == "OPTIONS" and {"origin", "access-control-request-method"} <= names
+        )
+        scope[ENTRY_KEY] = entry
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                entry.status = message["status"]
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                entry._json_response = content_type.startswith(b"application/json")
+            elif message["type"] == "http.response.body" and entry._json_response:
+                room = BODY_EXCERPT - len(entry._response)
+                if room > 0:
+                    entry._response.extend(message.get("body", b"")[:room])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            entry.finish()
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            # The client went away before sending its body: hand the app that message first.
+            pending: list[Message] = [message]
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            pending = []
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            if pending:
+                return pending.pop()
+            return {"type": "http.request", "body": body, "more_body": False}
+        if pending:
+            return pending.pop()
+        return await receive()
+
+    return body, replay

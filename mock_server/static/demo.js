@@ -1,0 +1,145 @@
+// The demo chat: what a web app does with the Recoup chat API, in plain browser JavaScript.
+"use strict";
+
+const params = new URLSearchParams(location.search);
+const $ = (id) => document.getElementById(id);
+const state = { sessionId: null, chatId: null, messages: [] };
+
+$("api").value = params.get("api") || location.origin;
+$("key").value = params.get("key") || "demo-key-a";
+
+function api() {
+  return $("api").value.replace(/\/+$/, "");
+}
+
+function log(text) {
+  const item = document.createElement("li");
+  item.textContent = text;
+  $("log").appendChild(item);
+}
+
+function setStatus(name, text) {
+  $("status").dataset.state = name;
+  $("status").textContent = text || name;
+}
+
+async function call(method, path, body, extraHeaders) {
+  const headers = { "x-api-key": $("key").value, ...extraHeaders };
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const response = await fetch(api() + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  log(`${method} ${path} -> ${response.status}`);
+  return response;
+}
+
+async function errorText(response) {
+  try {
+    const body = await response.json();
+    return `${response.status} ${body.error || body.message || JSON.stringify(body)}`;
+  } catch {
+    return `${response.status}`;
+  }
+}
+
+// Offer the keys of the mock's accounts (the admin API is on the same server).
+async function loadKeys() {
+  try {
+    const response = await fetch(api() + "/__mock/state");
+    const body = await response.json();
+    for (const account of body.accounts) {
+      for (const key of account.apiKeys) {
+        const option = document.createElement("option");
+        option.value = key;
+        option.label = account.id;
+        $("keys").appendChild(option);
+      }
+    }
+  } catch (error) {
+    log(`cannot list keys: ${error}`);
+  }
+}
+
+$("new-session").addEventListener("click", async () => {
+  const response = await call("POST", "/api/sessions", { title: "Demo page" });
+  if (!response.ok) {
+    setStatus("error", await errorText(response));
+    return;
+  }
+  const body = await response.json();
+  state.sessionId = body.session.id;
+  state.chatId = body.chat.id;
+  state.messages = [];
+  $("session").textContent = state.sessionId;
+  $("chat").textContent = state.chatId;
+  $("send").disabled = false;
+  setStatus("ready");
+});
+
+// Read an AI SDK UI message stream: `data: {json}` events, ending with `data: [DONE]`.
+async function readStream(response, onChunk) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value.replace(/\r\n/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const event = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const data = event
+        .split("\n")
+        .filter((line) => line.startsWith("data:"))
+        .map((line) => line.slice(5).trimStart())
+        .join("\n");
+      if (data && data !== "[DONE]") onChunk(JSON.parse(data));
+    }
+  }
+}
+
+$("send").addEventListener("click", async () => {
+  const text = $("message").value;
+  state.messages.push({ id: `user-${Date.now()}`, role: "user", parts: [{ type: "text", text }] });
+  $("answer").textContent = "";
+  $("stop-result").textContent = "-";
+  $("send").disabled = true;
+  const response = await call("POST", "/api/chat", {
+    sessionId: state.sessionId,
+    chatId: state.chatId,
+    messages: state.messages,
+  });
+  if (!response.ok) {
+    setStatus("error", await errorText(response));
+    $("send").disabled = false;
+    return;
+  }
+  setStatus("streaming");
+  $("stop").disabled = false;
+  let outcome = "ended";
+  await readStream(response, (chunk) => {
+    if (chunk.type === "text-delta") $("answer").textContent += chunk.delta;
+    else if (chunk.type === "abort") outcome = "stopped";
+    else if (chunk.type === "finish") outcome = "finished";
+    else if (chunk.type === "error") outcome = `error: ${chunk.errorText}`;
+  });
+  // The stream ended: after an `abort` chunk when Stop stopped it.
+  setStatus(outcome.startsWith("error") ? "error" : outcome, outcome);
+  $("stop").disabled = true;
+  $("send").disabled = false;
+});
+
+$("stop").addEventListener("click", async () => {
+  const prefer = $("stop-prefer").value;
+  const response = await call("POST", `/api/chat/${state.chatId}/stop`, undefined, prefer ? { prefer } : {});
+  if (response.ok) {
+    const body = await response.json();
+    $("stop-result").textContent = `${response.status} stopped: ${body.stopped}`;
+  } else {
+    $("stop-result").textContent = await errorText(response);
+  }
+});
+
+loadKeys();

@@ -1,0 +1,171 @@
+"""A real browser: headless Chromium loads the demo page from another origin than the API, sends a
+message, presses Stop, and sees the stream stop; Swagger UI loads the contract and calls the mock.
+
+Playwright drives Debian's Chromium (`/usr/bin/chromium`); it never downloads a browser. Screenshots
+are saved under `artifacts/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from mock_server.app import create_app
+from mock_server.config import Config
+from mock_server.pages import STATIC_DIR
+from tests.conftest import KEY_A, TEST_SEED
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+# Slow enough that Stop lands while the answer is still streaming.
+BROWSER_CONFIG = Config(stream_pace=0.1, stop_timeout=1.0)
+
+if not CHROMIUM.exists():
+    if os.environ.get("RECOUP_MOCK_REQUIRE_BROWSER"):
+        raise RuntimeError(f"{CHROMIUM} is missing and RECOUP_MOCK_REQUIRE_BROWSER is set")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright  # noqa: E402
+
+
+async def serve(app: Any, host: str = "127.0.0.1") -> tuple[uvicorn.Server, asyncio.Task[None], int]:
+    sock = socket.create_server((host, 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    return server, task, sock.getsockname()[1]
+
+
+@pytest.fixture
+async def servers() -> AsyncIterator[tuple[str, str]]:
+    """The mock at http://127.0.0.1:A and, at http://localhost:B, a plain static server of the page."""
+    app = create_app(BROWSER_CONFIG, TEST_SEED)
+    await app.runtime.start()
+    api_server, api_task, api_port = await serve(app)
+    static = Starlette(routes=[Mount("/", StaticFiles(directory=STATIC_DIR))])
+    page_server, page_task, page_port = await serve(static)
+    yield f"http://127.0.0.1:{api_port}", f"http://localhost:{page_port}"
+    # Each uvicorn server restores the signal handlers it found when it stops; stopping them in
+    # reverse order leaves the process's handlers as they were (sse-starlette reads SIGTERM's).
+    for server, task in ((page_server, page_task), (api_server, api_task)):
+        server.should_exit = True
+        await task
+    await app.runtime.close()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
+        yield browser
+        await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    context = await browser.new_context(viewport={"width": 1100, "height": 900})
+    page = await context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    await context.close()
+
+
+async def test_demo_page_on_another_origin_streams_and_stop_stops_it(servers, page: Page):
+    api_url, page_origin = servers
+    console: list[ConsoleMessage] = []
+    page.on("console", lambda message: console.append(message))
+    await page.goto(f"{page_origin}/demo.html?api={api_url}&key={KEY_A}")
+
+    await page.click("#new-session")
+    await page.wait_for_function("document.getElementById('chat').textContent.length === 36")
+    chat_id = await page.text_content("#chat")
+    await page.fill("#message", "Please write a long press release for the tour.")
+    await page.click("#send")
+    await page.wait_for_function("document.getElementById('answer').textContent.split(' ').length > 4")
+    assert await page.get_attribute("#status", "data-state") == "streaming"
+
+    await page.click("#stop")
+    await page.wait_for_function("document.getElementById('status').dataset.state === 'stopped'")
+    await page.wait_for_function("document.getElementById('stop-result').textContent !== '-'")
+    assert await page.text_content("#stop-result") == "200 stopped: true"
+    answer = await page.text_content("#answer")
+    await asyncio.sleep(5 * BROWSER_CONFIG.stream_pace)
+    assert await page.text_content("#answer") == answer, "the answer went on after Stop"
+    assert not answer.rstrip().endswith("before it ends."), "Stop must land before the answer's end"
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "demo-stopped.png", full_page=True)
+
+    async with httpx.AsyncClient(base_url=api_url) as http:
+        journal = (await http.get("/__mock/journal")).json()["entries"]
+        state = (await http.get("/__mock/state")).json()
+    preflights = {
+        (e["path"], e["headers"]["access-control-request-method"]): e for e in journal if e["preflight"]
+    }
+    for path in ("/api/sessions", "/api/chat", f"/api/chat/{chat_id}/stop"):
+        preflight = preflights[(path, "POST")]
+        assert preflight["status"] == 200
+        assert preflight["headers"]["origin"] == page_origin
+        assert "x-api-key" in preflight["headers"]["access-control-request-headers"]
+    [stop] = [e for e in journal if e["operationId"] == "stopChat"]
+    assert stop["status"] == 200
+    assert stop["headers"]["origin"] == page_origin
+    [chat] = state["accounts"][0]["sessions"][0]["chats"]
+    assert chat["activeStreamId"] is None
+    assert state["generating"] == []
+    errors = [m.text for m in console if m.type == "error"]
+    assert errors == [], errors
+
+
+async def test_swagger_ui_loads_the_contract_and_authorize_makes_calls_work(servers, page: Page):
+    api_url, _ = servers
+    await page.goto(f"{api_url}/ui/")
+    await page.wait_for_selector("#operations-chat-stopChat")
+    assert await page.locator(".opblock").count() == 7
+
+    await page.click("button.authorize")
+    dialog = page.locator(".modal-ux")
+    await dialog.wait_for()
+    schemes = dialog.locator(".auth-container")
+    assert await schemes.count() == 2
+    assert "apiKeyAuth" in await schemes.nth(0).inner_text()
+    assert "bearerAuth" in await schemes.nth(1).inner_text()
+    await schemes.nth(0).locator("input").fill(KEY_A)
+    await schemes.nth(0).locator("button.authorize").click()
+    await dialog.locator("button.btn-done").first.click()
+
+    operation = page.locator("#operations-chat-stopChat")
+    await operation.locator(".opblock-summary").click()
+    await operation.locator("button.try-out__btn").click()
+    await operation.locator("input[placeholder='chatId']").fill("0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42")
+    await operation.locator("button.execute").click()
+    status = operation.locator(".live-responses-table tbody .response-col_status").first
+    await status.wait_for()
+    assert (await status.inner_text()).strip().startswith("404")
+    assert "Chat not found" in await operation.locator(".live-responses-table").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "swagger-ui.png", full_page=True)
