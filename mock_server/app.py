@@ -10,8 +10,10 @@ for, error responses carry CORS headers, and the journal sees every answer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 from collections.abc import AsyncIterator
+from types import ModuleType
 from typing import Any
 
 from connexion import AsyncApp
@@ -41,11 +43,11 @@ _SECURITY_FUNCTIONS = {
 }
 
 
-def handler_for(operation_id: str) -> Any:
-    """`stopChat` → `handlers.stop_chat`."""
+def handler_for(operation_id: str, module: ModuleType = handlers) -> Any:
+    """The function of `module` named after `operation_id`: `stopChat` → `handlers.stop_chat`."""
     name = re.sub(r"(?<!^)(?=[A-Z])", "_", operation_id).lower()
     try:
-        return getattr(handlers, name)
+        return getattr(module, name)
     except AttributeError:
         raise LookupError(f"no handler {name!r} for operationId {operation_id!r}") from None
 
@@ -105,7 +107,7 @@ def create_app(config: Config | None = None, seed: Seed | None = None) -> AsyncA
     app.add_api(
         connexion_view(admin_document),
         base_path=admin.PREFIX,
-        resolver=Resolver(function_resolver=admin.handler_for),
+        resolver=Resolver(function_resolver=functools.partial(handler_for, module=admin.handlers)),
         pythonic_params=True,
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
     )

@@ -8,8 +8,9 @@ import pytest
 from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
 from contract_tests.client import RecoupClient
+from mock_server import admin, handlers
 from mock_server.app import handler_for
-from mock_server.spec import UPSTREAM_SPEC_PATH, connexion_view, load_document, read_yaml
+from mock_server.spec import ADMIN_SPEC_PATH, UPSTREAM_SPEC_PATH, connexion_view, load_document, read_yaml
 
 SERVED = load_document()
 UPSTREAM = read_yaml(UPSTREAM_SPEC_PATH)
@@ -107,10 +108,13 @@ def test_connexion_view_rewrites_3_1_keywords():
     assert document["components"]["schemas"]["A"]["properties"]["fixed"] == {"const": "x"}
 
 
-def test_every_operation_has_an_operation_id_and_a_handler():
-    for path, method, operation in operations(SERVED):
+@pytest.mark.parametrize(
+    ("document", "module"), [(SERVED, handlers), (load_document(ADMIN_SPEC_PATH), admin.handlers)]
+)
+def test_every_operation_has_an_operation_id_and_a_handler(document, module):
+    for path, method, operation in operations(document):
         assert "operationId" in operation, f"{method.upper()} {path}"
-        assert callable(handler_for(operation["operationId"]))
+        assert callable(handler_for(operation["operationId"], module))
 
 
 def test_served_document_contains_the_upstream_contract():
