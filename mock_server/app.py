@@ -90,6 +90,7 @@ def create_app(config: Config | None = None, seed: Seed | None = None) -> AsyncA
     app.add_error_handler(errors.MockError, errors.render_mock_error)
     app.add_error_handler(ProblemException, errors.render_problem)
     app.add_error_handler(HTTPException, errors.http_exception_renderer(PathIndex(document).methods))
+    app.add_error_handler(UnicodeDecodeError, errors.render_undecodable_body)
     app.add_error_handler(Exception, errors.render_unexpected)
     app.runtime = runtime  # type: ignore[attr-defined]
     return app
