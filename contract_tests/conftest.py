@@ -10,7 +10,7 @@ import pytest
 from contract_tests import suite as suite_module
 from contract_tests.report import ContractReport
 from contract_tests.suite import PROFILES, Suite
-from contract_tests.target import TargetOptions
+from contract_tests.target import TargetError, TargetOptions
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,9 +47,21 @@ def pytest_configure(config: pytest.Config) -> None:
         options = TargetOptions(**{**options.__dict__, "generation": False})
     if options.mutant and not options.in_process:
         raise pytest.UsageError("--mutant checks the in-process mock; it cannot be combined with --base-url")
+    try:
+        options.key_a, options.key_b  # noqa: B018 - both identities are needed before anything runs
+    except TargetError as exc:
+        raise pytest.UsageError(str(exc)) from None
     suite = Suite(options, profile, config.getoption("contract_seed"))
     suite_module.activate(suite)
     config.pluginmanager.register(ContractReport(suite), "recoup-contract-report")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Connect before collection: the Schemathesis tests are generated from the target's spec.
+    try:
+        suite_module.current().target  # noqa: B018
+    except TargetError as exc:
+        pytest.exit(f"recoup-contract: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -107,6 +107,8 @@ class ContractReport:
         ]
         if target is not None:
             lines.append(f"spec: {target.spec_source}")
+            counts = ", ".join(f"{n} {what}" for what, n in sorted(target.counts.items()))
+            lines.append(f"checked: {counts}")
         by_rule: dict[str, list[Outcome]] = {}
         for outcome in self.outcomes.values():
             by_rule.setdefault(outcome.rule, []).append(outcome)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -117,8 +118,18 @@ class Target:
     _app: Any = None
     _runtime: Any = None
     _http: httpx.AsyncClient | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+    """How much was checked: Schemathesis cases, property examples and requests sent."""
 
     def open(self) -> Target:
+        try:
+            return self._open()
+        except BaseException:
+            # The loop's thread must not outlive a failed start, or the process never exits.
+            self.close()
+            raise
+
+    def _open(self) -> Target:
         options = self.options
         options.key_a, options.key_b  # noqa: B018 - fail early on missing keys
         self._portal = self._stack.enter_context(start_blocking_portal())
@@ -129,7 +140,11 @@ class Target:
         else:
             transport = httpx.AsyncHTTPTransport(retries=1)
         self._http = httpx.AsyncClient(
-            transport=transport, base_url=options.url, timeout=options.timeout, follow_redirects=False
+            transport=transport,
+            base_url=options.url,
+            timeout=options.timeout,
+            follow_redirects=False,
+            event_hooks={"request": [self._count_request]},
         )
         self._stack.callback(self.run, self._http.aclose)
         self.document, self.spec_source = self.run(self._load_document)
@@ -138,6 +153,9 @@ class Target:
 
     def close(self) -> None:
         self._stack.close()
+
+    async def _count_request(self, _request: httpx.Request) -> None:
+        self.counts["requests"] += 1
 
     async def _build_app(self) -> tuple[Any, Any]:
         # Built on the target's loop, so every asyncio object of the runtime belongs to it.
@@ -160,7 +178,7 @@ class Target:
         except ValueError:
             document = None
         if isinstance(document, dict) and "/api/chat/{chatId}/stop" in document.get("paths", {}):
-            return document, f"{self.options.url}/openapi.json"
+            return document, f"/openapi.json of {self.options.describe()}"
         return load_document(), "the bundled contract (openapi/recoup-chat.yaml)"
 
     def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
@@ -177,6 +195,10 @@ class Target:
     def requests_session(self) -> requests.Session:
         """A `requests` session for Schemathesis that reaches the target the way the suite does."""
         session = requests.Session()
+        if not self.options.in_process:
+            session.hooks["response"].append(
+                lambda response, *args, **kwargs: self.counts.update(["requests"])
+            )
         if self.options.in_process:
             adapter = _PortalAdapter(self)
             session.mount("http://", adapter)

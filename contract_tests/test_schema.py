@@ -60,6 +60,7 @@ SESSION = TARGET.requests_session()
 
 @schema.parametrize()
 def test_every_operation_keeps_the_spec(case: schemathesis.Case) -> None:
+    TARGET.counts["schemathesis cases"] += 1
     case.call_and_validate(session=SESSION, base_url=TARGET.options.url)
 
 
@@ -72,6 +73,7 @@ def test_stateful_sequences_keep_the_spec() -> None:
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"session": SESSION, "base_url": TARGET.options.url}
 
+    TARGET.counts["stateful runs"] += 1
     run_state_machine_as_test(
         Machine,
         settings=hypothesis.settings(

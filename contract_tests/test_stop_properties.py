@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from contract_tests.client import ChatRef, RecoupClient, StreamLog, curl_for
@@ -40,6 +40,7 @@ STOPPED_ANSWER = {"success": True, "stopped": True}
 
 
 def run(body: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
+    SUITE.target.counts["property examples"] += 1
     SUITE.target.run(body, *args)
 
 
@@ -201,23 +202,34 @@ def test_unknown_chat_is_404(chat_id: str, who: str) -> None:
 FOREIGN_STATES = ["idle", "generating", "stopped"] if SUITE.options.generation else ["idle"]
 
 
+def _every_state(test: Callable[..., None]) -> Callable[..., None]:
+    # Each state is checked on every run, however few examples the profile allows.
+    for state in FOREIGN_STATES:
+        test = example(state=state, scheme="x-api-key")(test)
+    return test
+
+
 @SUITE.property_test("generation")
+@_every_state
 @given(state=st.sampled_from(FOREIGN_STATES), scheme=st.sampled_from(["x-api-key", "bearer"]))
 def test_foreign_chat_is_403(state: str, scheme: str) -> None:
-    async def foreign_stop(chat: ChatRef) -> None:
+    async def foreign_stop(chat: ChatRef) -> httpx.Response:
         other = client("b")
         headers = {} if scheme == "x-api-key" else {"Authorization": f"Bearer {other.api_key}"}
         response = await stop(other, chat.chat_id, headers=headers, authenticate=scheme == "x-api-key")
         expect_error(response, 403, f"a {state} chat of account A stopped with B's key")
+        return response
 
     async def body() -> None:
         owner = client("a")
         chat = await owner.create_chat("contract: foreign")
         if state == "generating":
             async with generating(owner, chat):
-                await foreign_stop(chat)
+                refused = await foreign_stop(chat)
                 still = await owner.chat_state(chat)
-                expect(still["isStreaming"], "a foreign stop (403) must not stop the owner's generation")
+                expect(
+                    still["isStreaming"], "a foreign stop (403) must not stop the owner's generation", refused
+                )
                 response = await stop(owner, chat.chat_id)
                 expect(response.json() == STOPPED_ANSWER, "after a 403, the owner still stops it", response)
             return
@@ -225,9 +237,9 @@ def test_foreign_chat_is_403(state: str, scheme: str) -> None:
             async with generating(owner, chat):
                 await stop(owner, chat.chat_id)
         before = await owner.chat_state(chat)
-        await foreign_stop(chat)
+        refused = await foreign_stop(chat)
         after = await owner.chat_state(chat)
-        expect(after["chat"] == before["chat"], "a foreign stop (403) must not change the chat")
+        expect(after["chat"] == before["chat"], "a foreign stop (403) must not change the chat", refused)
 
     run(body)
 

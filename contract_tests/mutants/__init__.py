@@ -66,7 +66,7 @@ MUTANTS: dict[str, Mutant] = {
         ),
         Mutant(
             "success-missing",
-            "test_every_operation_keeps_the_spec",
+            "test_idle_stop_is_stopped_false_every_time",
             "the stop answer lacks the required `success` field",
             wrapper=broken.SuccessMissing,
         ),
