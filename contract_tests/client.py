@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shlex
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -47,6 +48,25 @@ class StreamLog:
         return [c.get("type", "?") for c in self.chunks]
 
 
+def curl_for(request: httpx.Request) -> str:
+    """A curl command line that sends `request` again."""
+    parts = ["curl", "-sS", "-X", request.method]
+    for name, value in request.headers.items():
+        if name.lower() not in (
+            "host",
+            "content-length",
+            "accept-encoding",
+            "connection",
+            "user-agent",
+            "accept",
+        ):
+            parts += ["-H", f"{name}: {value}"]
+    if request.content:
+        parts += ["--data-raw", request.content.decode(errors="replace")]
+    parts.append(str(request.url))
+    return shlex.join(parts)
+
+
 def user_message(text: str, message_id: str = "user-1") -> dict[str, Any]:
     return {"id": message_id, "role": "user", "parts": [{"type": "text", "text": text}]}
 
@@ -82,7 +102,10 @@ class RecoupClient:
 
     def check(self, response: httpx.Response) -> None:
         if self.conformance is not None:
-            self.conformance.check(response)
+            try:
+                self.conformance.check(response)
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\nReproduce with:\n{curl_for(response.request)}") from exc
 
     async def create_chat(self, title: str = "contract") -> ChatRef:
         response = await self.request("POST", "/api/sessions", json_body={"title": title})

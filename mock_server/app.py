@@ -146,6 +146,7 @@ def create_app(config: Config | None = None, seed: Seed | None = None) -> AsyncA
     app.add_error_handler(ProblemException, errors.render_problem)
     all_paths = PathIndex(_all_paths(document, admin_document))
     app.add_error_handler(HTTPException, errors.http_exception_renderer(all_paths.methods))
+    app.add_error_handler(UnicodeDecodeError, errors.render_undecodable_body)
     app.add_error_handler(Exception, errors.render_unexpected)
     app.runtime = runtime  # type: ignore[attr-defined]
     app.journal = journal  # type: ignore[attr-defined]

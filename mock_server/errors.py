@@ -149,6 +149,11 @@ def http_exception_renderer(
     return render
 
 
+async def render_undecodable_body(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    """A JSON body that is not UTF-8 is the client's fault; Connexion's validator lets it escape."""
+    return error_response(400, "Request body must be UTF-8 encoded JSON", missing_fields=[])
+
+
 async def render_unexpected(_request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
     log.exception("unexpected error", exc_info=exc)
     return error_response(500, "Internal server error")

@@ -1,0 +1,136 @@
+"""Deliberately broken implementations of the stop contract, to prove the suite can fail.
+
+Each mutant is the mock with one rule broken, and names the suite's test (the rule) that must catch
+it. `tests/test_contract_suite.py` runs the suite against every one of them and fails when a
+mutant passes: a property that catches nothing is a defect of the suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp
+
+from contract_tests.mutants import broken
+from mock_server.app import create_app
+from mock_server.config import Config
+from mock_server.runtime import Runtime
+from mock_server.service import ChatService
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    rule: str
+    """The suite's test that must fail against this mutant."""
+    breaks: str
+    """What the mutant does wrong, in the words of the contract."""
+    service: type[ChatService] | None = None
+    wrapper: Callable[[ASGIApp], ASGIApp] | None = None
+
+
+MUTANTS: dict[str, Mutant] = {
+    m.name: m
+    for m in [
+        Mutant(
+            "problem-json-errors",
+            "test_error_bodies_are_json_error_objects",
+            "errors are RFC 7807 application/problem+json instead of {status, error}",
+            wrapper=broken.ProblemJsonErrors,
+        ),
+        Mutant(
+            "always-stopped",
+            "test_idle_stop_is_stopped_false_every_time",
+            "stop always answers stopped:true, even with nothing running",
+            service=broken.AlwaysStopped,
+        ),
+        Mutant(
+            "ownership-ignored",
+            "test_foreign_chat_is_403",
+            "any account may stop any chat",
+            service=broken.OwnershipIgnored,
+        ),
+        Mutant(
+            "foreign-stop-cancels",
+            "test_foreign_chat_is_403",
+            "a foreign stop answers 403 but cancels the owner's generation first",
+            service=broken.ForeignStopCancels,
+        ),
+        Mutant(
+            "crash-on-strange-id",
+            "test_non_uuid_chat_id_is_400",
+            "a chat id with characters a UUID never has crashes the server (500)",
+            service=broken.CrashOnStrangeId,
+        ),
+        Mutant(
+            "success-missing",
+            "test_idle_stop_is_stopped_false_every_time",
+            "the stop answer lacks the required `success` field",
+            wrapper=broken.SuccessMissing,
+        ),
+        Mutant(
+            "wrong-key-accepted",
+            "test_missing_or_wrong_credentials_are_401_first",
+            "an unknown API key is accepted as the first account's",
+            service=broken.WrongKeyAccepted,
+        ),
+        Mutant(
+            "validation-before-auth",
+            "test_missing_or_wrong_credentials_are_401_first",
+            "a malformed chat id is rejected with 400 before the credentials are checked",
+            wrapper=broken.ValidationBeforeAuth,
+        ),
+        Mutant(
+            "unknown-chat-idle",
+            "test_unknown_chat_is_404",
+            "a chat nobody owns is treated as an idle chat (200 stopped:false)",
+            service=broken.UnknownChatIdle,
+        ),
+        Mutant(
+            "stop-says-false",
+            "test_running_stop_is_stopped_true_once_then_false",
+            "stopping a running generation cancels it but answers stopped:false",
+            service=broken.StopSaysFalse,
+        ),
+        Mutant(
+            "racy-stop",
+            "test_concurrent_stops_exactly_one_is_true",
+            "every stop that saw the generation running answers stopped:true",
+            service=broken.RacyStop,
+        ),
+        Mutant(
+            "stop-keeps-chat-busy",
+            "test_chat_accepts_a_new_message_after_a_stop",
+            "after a stop the chat stays claimed, so a new message gets 409",
+            service=broken.StopKeepsChatBusy,
+        ),
+        Mutant(
+            "stop-leaves-stream-running",
+            "test_stopped_stream_ends",
+            "stop frees the chat and says stopped:true but the answer keeps streaming",
+            service=broken.StopLeavesStreamRunning,
+        ),
+    ]
+}
+
+IN_PROCESS_CONFIG = Config(stream_pace=0.05, stop_timeout=2.0)
+
+
+def build_app(
+    mutant: str | None, seed: dict[str, Any], config: Config = IN_PROCESS_CONFIG
+) -> tuple[Any, Runtime]:
+    """The mock (or the named mutant of it) as an ASGI app, and the runtime that holds its state."""
+    app = create_app(config, seed)
+    runtime: Runtime = app.runtime  # type: ignore[attr-defined]
+    if mutant is None:
+        return app, runtime
+    try:
+        spec = MUTANTS[mutant]
+    except KeyError:
+        raise LookupError(f"no mutant {mutant!r}; known: {', '.join(MUTANTS)}") from None
+    if spec.service is not None:
+        runtime.service = spec.service(runtime.store, runtime.generations)
+    wrapped: Any = spec.wrapper(app) if spec.wrapper is not None else app
+    return wrapped, runtime

@@ -1,0 +1,208 @@
+"""The broken behaviours of the mutants: chat services that break one rule, and ASGI wrappers.
+
+Each class breaks exactly one rule of the contract and otherwise behaves like the mock, so the
+test that catches it is the one that checks that rule.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mock_server.errors import ChatNotFound, Forbidden
+from mock_server.models import PENDING_PREFIX, Account, Chat, is_uuid, new_id
+from mock_server.service import ChatService, require_uuid
+
+# Chat services
+
+
+class AlwaysStopped(ChatService):
+    async def stop(self, account: Account, chat_id: str) -> bool:
+        await super().stop(account, chat_id)
+        return True
+
+
+class StopSaysFalse(ChatService):
+    async def stop(self, account: Account, chat_id: str) -> bool:
+        await super().stop(account, chat_id)
+        return False
+
+
+class OwnershipIgnored(ChatService):
+    async def owned_chat(self, account: Account, chat_id: str) -> Chat:
+        require_uuid(chat_id, "chatId")
+        chat = await self.store.get_chat(chat_id)
+        if chat is None:
+            raise ChatNotFound()
+        return chat
+
+
+class ForeignStopCancels(ChatService):
+    async def stop(self, account: Account, chat_id: str) -> bool:
+        require_uuid(chat_id, "chatId")
+        chat = await self.store.get_chat(chat_id)
+        if (
+            chat is not None
+            and chat.active_stream_id
+            and not chat.active_stream_id.startswith(PENDING_PREFIX)
+        ):
+            session = await self.store.get_session(chat.session_id)
+            if session is not None and session.account_id != account.id:
+                await self.generations.cancel(chat.active_stream_id)
+                raise Forbidden()
+        return await super().stop(account, chat_id)
+
+
+_UUID_ALPHABET = re.compile(r"^[0-9a-fA-F-]*$")
+
+
+class CrashOnStrangeId(ChatService):
+    async def stop(self, account: Account, chat_id: str) -> bool:
+        if not _UUID_ALPHABET.match(chat_id):
+            raise ValueError(f"cannot parse chat id {chat_id!r}")
+        return await super().stop(account, chat_id)
+
+
+class WrongKeyAccepted(ChatService):
+    async def account_for_key(self, api_key: str) -> Account | None:
+        account = await super().account_for_key(api_key)
+        if account is None:
+            accounts = await self.store.accounts()
+            return accounts[0] if accounts else None
+        return account
+
+
+class UnknownChatIdle(ChatService):
+    async def stop(self, account: Account, chat_id: str) -> bool:
+        require_uuid(chat_id, "chatId")
+        if await self.store.get_chat(chat_id) is None:
+            return False
+        return await super().stop(account, chat_id)
+
+
+class RacyStop(ChatService):
+    """Decides from a stale read: whoever saw the run running claims to have stopped it."""
+
+    async def stop(self, account: Account, chat_id: str) -> bool:
+        chat = await self.owned_chat(account, chat_id)
+        run_id = chat.active_stream_id
+        if run_id is None or run_id.startswith(PENDING_PREFIX):
+            return await super().stop(account, chat_id)
+        run = await self.store.get_run(run_id)
+        if run is None or run.status.terminal:
+            return False
+        await self.store.request_cancel(run_id)
+        await self.store.wait_finished(run_id, self.generations.stop_timeout)
+        return True
+
+
+class StopKeepsChatBusy(ChatService):
+    async def stop(self, account: Account, chat_id: str) -> bool:
+        stopped = await super().stop(account, chat_id)
+        if stopped:
+            await self.store.swap_active_stream(chat_id, None, f"{PENDING_PREFIX}{new_id()}")
+        return stopped
+
+
+class StopLeavesStreamRunning(ChatService):
+    async def stop(self, account: Account, chat_id: str) -> bool:
+        chat = await self.owned_chat(account, chat_id)
+        if chat.active_stream_id is None:
+            return False
+        return await self.store.swap_active_stream(chat.id, chat.active_stream_id, None)
+
+
+# ASGI wrappers
+
+Rewrite = Callable[[Scope, int, dict[str, Any]], tuple[int, str, dict[str, Any]]]
+
+
+class _JsonRewriter:
+    """Buffers each JSON response of `app` and lets `rewrite` change its status, type and body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    def rewrite(self, scope: Scope, status: int, body: dict[str, Any]) -> tuple[int, str, dict[str, Any]]:
+        raise NotImplementedError
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def buffered_send(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers", []))
+                if headers.get(b"content-type", b"").startswith(b"application/json"):
+                    start = message
+                    return
+            elif message["type"] == "http.response.body" and start is not None:
+                chunks.append(message.get("body", b""))
+                if message.get("more_body", False):
+                    return
+                status, content_type, body = self.rewrite(
+                    scope, start["status"], json.loads(b"".join(chunks))
+                )
+                payload = json.dumps(body).encode()
+                headers = [
+                    (k, v)
+                    for k, v in start.get("headers", [])
+                    if k not in (b"content-type", b"content-length")
+                ]
+                headers += [
+                    (b"content-type", content_type.encode()),
+                    (b"content-length", str(len(payload)).encode()),
+                ]
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": payload})
+                return
+            await send(message)
+
+        await self.app(scope, receive, buffered_send)
+
+
+class ProblemJsonErrors(_JsonRewriter):
+    def rewrite(self, scope: Scope, status: int, body: dict[str, Any]) -> tuple[int, str, dict[str, Any]]:
+        if status < 400:
+            return status, "application/json", body
+        problem = {
+            "type": "about:blank",
+            "title": http.HTTPStatus(status).phrase,
+            "status": status,
+            "detail": body.get("error") or body.get("message"),
+        }
+        return status, "application/problem+json", problem
+
+
+class SuccessMissing(_JsonRewriter):
+    def rewrite(self, scope: Scope, status: int, body: dict[str, Any]) -> tuple[int, str, dict[str, Any]]:
+        if status == 200 and scope["path"].endswith("/stop"):
+            body = {k: v for k, v in body.items() if k != "success"}
+        return status, "application/json", body
+
+
+_STOP_PATH = re.compile(r"^/api/chat/(?P<chat_id>[^/]+)/stop$")
+
+
+class ValidationBeforeAuth:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = _STOP_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
+        if match and scope["method"] == "POST" and not is_uuid(match["chat_id"]):
+            body = json.dumps({"status": "error", "error": "chatId must be a valid UUID"}).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 400, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)

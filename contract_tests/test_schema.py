@@ -1,0 +1,89 @@
+"""Schemathesis over every operation of the spec: each applicable built-in check on every response.
+
+Status codes, content types, schemas and headers conform; negative data is rejected and positive
+data accepted; auth is not ignored; unsupported methods get 405 with `Allow`; no server errors. The
+deep profile also runs the stateful phase, which chains calls through the spec's links.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hypothesis
+import pytest
+import schemathesis
+from schemathesis.config import SchemathesisConfig
+from schemathesis.generation.stateful import run_state_machine_as_test
+
+from contract_tests.suite import Suite, current
+
+# Operations that start a generation (skipped, and reported, with --no-generation).
+GENERATING_OPERATIONS = ("sendChatMessage",)
+
+
+def schemathesis_config(suite: Suite) -> SchemathesisConfig:
+    profile = suite.profile
+    phases: dict[str, Any] = {
+        "examples": {"enabled": True},
+        "coverage": {"enabled": True},
+        "fuzzing": {"enabled": True},
+        "stateful": {"enabled": profile.stateful},
+    }
+    data: dict[str, Any] = {
+        "base-url": suite.options.url,
+        "generation": {
+            "mode": "all",
+            "max-examples": profile.max_examples,
+            "deterministic": profile.deterministic,
+            "database": "none",
+        },
+        "phases": phases,
+        "checks": {"enabled": True},
+        "auth": {"openapi": {"apiKeyAuth": {"api_key": suite.options.key_a}}},
+        "output": {"sanitization": {"enabled": False}},
+        "request-timeout": suite.options.timeout,
+        "suppress-health-check": ["too_slow", "filter_too_much", "large_base_example"],
+    }
+    seed = suite.effective_seed
+    if seed is not None:
+        data["seed"] = seed
+    return SchemathesisConfig.from_dict(data)
+
+
+SUITE = current()
+TARGET = SUITE.target
+schema = schemathesis.openapi.from_dict(TARGET.document, config=schemathesis_config(SUITE))
+if not SUITE.options.generation:
+    schema = schema.exclude(operation_id=list(GENERATING_OPERATIONS))
+SESSION = TARGET.requests_session()
+
+
+@schema.parametrize()
+def test_every_operation_keeps_the_spec(case: schemathesis.Case) -> None:
+    TARGET.counts["schemathesis cases"] += 1
+    case.call_and_validate(session=SESSION, base_url=TARGET.options.url)
+
+
+def test_stateful_sequences_keep_the_spec() -> None:
+    if not SUITE.profile.stateful:
+        pytest.skip("the stateful phase runs in the deep profile")
+    machine = schema.as_state_machine()
+
+    class Machine(machine):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"session": SESSION, "base_url": TARGET.options.url}
+
+    TARGET.counts["stateful runs"] += 1
+    run_state_machine_as_test(
+        Machine,
+        settings=hypothesis.settings(
+            max_examples=SUITE.profile.max_examples, deadline=None, database=None, stateful_step_count=10
+        ),
+    )
+
+
+def test_generating_operations_are_checked() -> None:
+    if not SUITE.options.generation:
+        pytest.skip(f"--no-generation: {', '.join(GENERATING_OPERATIONS)} not exercised by Schemathesis")
+    operations = {op.ok().definition.raw.get("operationId") for op in schema.get_all_operations()}
+    assert set(GENERATING_OPERATIONS) <= operations
