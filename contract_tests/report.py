@@ -20,6 +20,7 @@ from contract_tests.target import ENV_API_KEY, ENV_OTHER_API_KEY
 
 _CURL = re.compile(r"(curl\s.+)$")
 _MAX_MESSAGE_LINES = 24
+_HYPOTHESIS_NOTES = ("You can ", "Falsifying", "Failing", "(note:")
 
 
 def describe(error: BaseException) -> str:
@@ -30,7 +31,8 @@ def describe(error: BaseException) -> str:
         text = "\n".join(describe(e) for e in error.exceptions)
     else:
         text = str(error) if isinstance(error, AssertionError) else f"{type(error).__name__}: {error}"
-    notes = [note for note in getattr(error, "__notes__", []) if not note.startswith("You can ")]
+    # Hypothesis's own notes repeat the arguments (the curl line already shows the request).
+    notes = [note for note in getattr(error, "__notes__", []) if not note.startswith(_HYPOTHESIS_NOTES)]
     return "\n".join([text, *notes])
 
 

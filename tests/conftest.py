@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from connexion import AsyncApp
 
 from contract_tests.client import ChatRef, RecoupClient
@@ -18,6 +15,7 @@ from mock_server.admin import PREFIX
 from mock_server.app import create_app
 from mock_server.config import Config
 from mock_server.spec import ADMIN_SPEC_PATH, load_document
+from tests.loopback import serving
 
 KEY_A = "key-a"
 KEY_B = "key-b"
@@ -71,17 +69,8 @@ async def anonymous(app: AsyncApp) -> AsyncIterator[RecoupClient]:
 @pytest.fixture
 async def live_url(app: AsyncApp) -> AsyncIterator[str]:
     """The same app served by uvicorn on a free loopback port."""
-    sock = socket.create_server(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(app) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture

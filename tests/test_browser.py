@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -25,6 +22,7 @@ from mock_server.app import create_app
 from mock_server.config import Config
 from mock_server.pages import STATIC_DIR
 from tests.conftest import KEY_A, TEST_SEED
+from tests.loopback import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
@@ -48,31 +46,14 @@ if not CHROMIUM.exists():
 from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright  # noqa: E402
 
 
-async def serve(app: Any, host: str = "127.0.0.1") -> tuple[uvicorn.Server, asyncio.Task[None], int]:
-    sock = socket.create_server((host, 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    return server, task, sock.getsockname()[1]
-
-
 @pytest.fixture
 async def servers() -> AsyncIterator[tuple[str, str]]:
     """The mock at http://127.0.0.1:A and, at http://localhost:B, a plain static server of the page."""
     app = create_app(BROWSER_CONFIG, TEST_SEED)
     await app.runtime.start()
-    api_server, api_task, api_port = await serve(app)
     static = Starlette(routes=[Mount("/", StaticFiles(directory=STATIC_DIR))])
-    page_server, page_task, page_port = await serve(static)
-    yield f"http://127.0.0.1:{api_port}", f"http://localhost:{page_port}"
-    # Each uvicorn server restores the signal handlers it found when it stops; stopping them in
-    # reverse order leaves the process's handlers as they were (sse-starlette reads SIGTERM's).
-    for server, task in ((page_server, page_task), (api_server, api_task)):
-        server.should_exit = True
-        await task
+    async with serving(app) as api_port, serving(static) as page_port:
+        yield f"http://127.0.0.1:{api_port}", f"http://localhost:{page_port}"
     await app.runtime.close()
 
 
