@@ -68,18 +68,39 @@ def test_stateful_sequences_keep_the_spec() -> None:
     if not SUITE.profile.stateful:
         pytest.skip("the stateful phase runs in the deep profile")
     machine = schema.as_state_machine()
+    failures: list[BaseException] = []
 
     class Machine(machine):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"session": SESSION, "base_url": TARGET.options.url}
 
+        def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
+            try:
+                super().validate_response(response, case, **kwargs)
+            except BaseException as exc:
+                failures.append(exc)
+                raise
+
     TARGET.counts["stateful runs"] += 1
-    run_state_machine_as_test(
-        Machine,
-        settings=hypothesis.settings(
-            max_examples=SUITE.profile.max_examples, deadline=None, database=None, stateful_step_count=10
-        ),
-    )
+    try:
+        run_state_machine_as_test(
+            Machine,
+            settings=hypothesis.settings(
+                max_examples=SUITE.profile.max_examples,
+                deadline=None,
+                database=None,
+                stateful_step_count=10,
+                # Replaying a sequence against a live server meets different state (new ids, chats
+                # still generating), so shrinking one would chase a moving target.
+                phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+            ),
+        )
+    except hypothesis.errors.Flaky:
+        # Hypothesis re-runs earlier sequences while generating; against a server whose state has
+        # moved on they may draw differently. As in Schemathesis's own stateful engine, that is a
+        # violation only when a check failed in a sequence itself.
+        if failures:
+            raise failures[0] from None
 
 
 def test_generating_operations_are_checked() -> None:

@@ -74,6 +74,23 @@ class RuntimeMiddleware:
         await self.app(scope, receive, send)
 
 
+class EscapeNewlinesInPath:
+    """Routes a path whose parameter holds a decoded newline to its operation.
+
+    Connexion mounts the API with Starlette's `Mount`, whose `{path:path}` pattern is `.*`: it stops
+    at a newline, so `POST /api/chat/%0A/stop` would be a routing 404 where the service answers the
+    operation's own 400. No valid id contains a newline, so escaping it loses nothing.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "\n" in scope["path"]:
+            scope = {**scope, "path": scope["path"].replace("\n", "%0A")}
+        await self.app(scope, receive, send)
+
+
 def _all_paths(document: Document, admin_document: Document) -> Document:
     """Both documents' paths under their base paths, for the `Allow` header of a 405."""
     admin_paths = {admin.PREFIX + path: item for path, item in admin_document.get("paths", {}).items()}
@@ -139,6 +156,7 @@ def create_app(config: Config | None = None, seed: Seed | None = None) -> AsyncA
     )
     app.add_middleware(CORS, MiddlewarePosition.BEFORE_EXCEPTION, origins=config.cors_origins)
     app.add_middleware(RuntimeMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
+    app.add_middleware(EscapeNewlinesInPath, MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(
         ChosenResponses, MiddlewarePosition.BEFORE_SECURITY, document=document, latency=config.latency
     )

@@ -25,10 +25,12 @@ async def test_unknown_route_is_404_in_the_error_body(api: RecoupClient):
     assert assert_error_body(response, 404)["error"] == "Not found"
 
 
-async def test_id_with_a_newline_is_an_error_body(api: RecoupClient):
-    response = await api.http.post("/api/chat/%0A/stop", headers=api.auth_headers())
-    assert response.status_code in (400, 404)
-    assert_error_body(response, response.status_code)
+async def test_id_with_a_newline_is_400_not_a_routing_404(api: RecoupClient):
+    for chat_id in ("%0A", "a%0Ab", "%0A%0A"):
+        response = await api.http.post(f"/api/chat/{chat_id}/stop", headers=api.auth_headers())
+        assert assert_error_body(response, 400)["error"] == "chatId must be a valid UUID"
+    response = await api.http.get("/api/sessions/%0A/chats", headers=api.auth_headers())
+    assert assert_error_body(response, 400)["error"] == "sessionId must be a valid UUID"
 
 
 @pytest.mark.parametrize(
