@@ -15,6 +15,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from mock_server import errors
+
 ANY_ORIGIN = "*"
 ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
 ALLOWED_HEADERS = ("x-api-key", "authorization", "content-type", "prefer")
@@ -44,5 +46,5 @@ class CORS(CORSMiddleware):
             return response
         headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
         reason = bytes(response.body).decode()
-        body = {"status": "error", "error": f"{reason} (preflight from {request_headers['origin']})"}
-        return Response(json.dumps(body), 400, headers=headers, media_type="application/json")
+        refusal = errors.BadRequest(f"{reason} (preflight from {request_headers['origin']})")
+        return Response(json.dumps(refusal.body()), 400, headers=headers, media_type="application/json")

@@ -19,6 +19,11 @@ from starlette.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 
+def error_body(message: str, **extra: Any) -> dict[str, Any]:
+    """The contract's error body; `extra` adds fields such as `missing_fields`."""
+    return {"status": "error", **extra, "error": message}
+
+
 class MockError(Exception):
     """An error with a status and a message for the client."""
 
@@ -31,7 +36,7 @@ class MockError(Exception):
         super().__init__(self.message)
 
     def body(self) -> dict[str, Any]:
-        return {"status": "error", **self.extra, "error": self.message}
+        return error_body(self.message, **self.extra)
 
 
 class BadRequest(MockError):
@@ -99,7 +104,7 @@ class StopTimedOut(MockError):
 def error_response(
     status_code: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
 ) -> ConnexionResponse:
-    return json_error({"status": "error", **extra, "error": message}, status_code, headers)
+    return json_error(error_body(message, **extra), status_code, headers)
 
 
 def json_error(

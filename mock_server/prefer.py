@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server import errors, stream
 from mock_server.journal import entry_of
-from mock_server.spec import Document
+from mock_server.spec import Document, deref
 
 PREFERENCES = ("code", "delay")
 MAX_DELAY_MS = 120_000
@@ -144,12 +144,7 @@ class ResponseCatalogue:
         return Chosen(code, headers, json.dumps(body).encode())
 
     def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
-        while "$ref" in node:
-            target: Any = self.document
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part]
-            node = target
-        return node
+        return deref(self.document, node)
 
     def _example(self, schema: dict[str, Any], name: str = "") -> Any:
         """A value valid for `schema`, preferring the schema's own examples."""

@@ -42,6 +42,16 @@ def load_document(path: Path = SPEC_PATH) -> Document:
     return copy.deepcopy(_cached_document(path))
 
 
+def deref(document: Document, node: Any) -> Any:
+    """`node`, or what its local `$ref` (`#/components/...`) points to, followed to the end."""
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = document
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
 def connexion_view(document: Document) -> Document:
     """A 3.0.3 rendering of a 3.1 `document` with the same paths, operations and schemas."""
     view = copy.deepcopy(document)

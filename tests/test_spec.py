@@ -10,7 +10,14 @@ from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValida
 from contract_tests.client import RecoupClient
 from mock_server import admin, handlers
 from mock_server.app import handler_for
-from mock_server.spec import ADMIN_SPEC_PATH, UPSTREAM_SPEC_PATH, connexion_view, load_document, read_yaml
+from mock_server.spec import (
+    ADMIN_SPEC_PATH,
+    UPSTREAM_SPEC_PATH,
+    connexion_view,
+    deref,
+    load_document,
+    read_yaml,
+)
 
 SERVED = load_document()
 UPSTREAM = read_yaml(UPSTREAM_SPEC_PATH)
@@ -19,12 +26,8 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 def resolve(document: dict[str, Any], node: Any) -> Any:
     """`node` with every local `$ref` replaced by its target (the documents have no cycles)."""
+    node = deref(document, node)
     if isinstance(node, dict):
-        if "$ref" in node:
-            target: Any = document
-            for part in node["$ref"].removeprefix("#/").split("/"):
-                target = target[part]
-            return resolve(document, target)
         return {k: resolve(document, v) for k, v in node.items()}
     if isinstance(node, list):
         return [resolve(document, v) for v in node]
