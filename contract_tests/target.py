@@ -15,7 +15,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, TypeVar
+from wsgiref.util import request_uri
 
 import httpx
 import requests
@@ -192,6 +194,10 @@ class Target:
         key = {"a": self.options.key_a, "b": self.options.key_b, "anonymous": None}[who]
         return RecoupClient(self._http, key, self.conformance)
 
+    def wsgi_app(self) -> _WSGIBridge | None:
+        """For an in-process target, the app Schemathesis should call (None over HTTP)."""
+        return _WSGIBridge(_PortalAdapter(self)) if self.options.in_process else None
+
     def requests_session(self) -> requests.Session:
         """A `requests` session for Schemathesis that reaches the target the way the suite does."""
         session = requests.Session()
@@ -204,6 +210,43 @@ class Target:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
         return session
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+class _WSGIBridge:
+    """The in-process target as a WSGI app, for Schemathesis.
+
+    Schemathesis sends its own probes (the `ignored_auth` check re-sends a request without and with
+    wrong credentials) without the session it was given, so a `requests` session cannot keep them
+    in-process; a schema whose `app` is this bridge sends every request, probes included, through
+    the suite's own loop.
+    """
+
+    def __init__(self, adapter: _PortalAdapter) -> None:
+        self.adapter = adapter
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        headers = {
+            name[5:].replace("_", "-").lower(): value
+            for name, value in environ.items()
+            if name.startswith("HTTP_")
+        }
+        for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(name):
+                headers[name.replace("_", "-").lower()] = environ[name]
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else None
+        status, response_headers, content = self.adapter.target.run(
+            self.adapter._exchange, environ["REQUEST_METHOD"], request_uri(environ), headers, body
+        )
+        start_response(f"{status} {_reason(status)}", response_headers)
+        return [content]
 
 
 # Event streams may never end; like Schemathesis's own clients, read this many events at most.

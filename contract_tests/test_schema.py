@@ -55,13 +55,17 @@ TARGET = SUITE.target
 schema = schemathesis.openapi.from_dict(TARGET.document, config=schemathesis_config(SUITE))
 if not SUITE.options.generation:
     schema = schema.exclude(operation_id=list(GENERATING_OPERATIONS))
-SESSION = TARGET.requests_session()
+# In-process, Schemathesis calls the target as a WSGI app (probes included); over HTTP, a session.
+schema.app = TARGET.wsgi_app()
+CALL_KWARGS: dict[str, Any] = {"base_url": TARGET.options.url}
+if schema.app is None:
+    CALL_KWARGS["session"] = TARGET.requests_session()
 
 
 @schema.parametrize()
 def test_every_operation_keeps_the_spec(case: schemathesis.Case) -> None:
     TARGET.counts["schemathesis cases"] += 1
-    case.call_and_validate(session=SESSION, base_url=TARGET.options.url)
+    case.call_and_validate(**CALL_KWARGS)
 
 
 def test_stateful_sequences_keep_the_spec() -> None:
@@ -72,7 +76,7 @@ def test_stateful_sequences_keep_the_spec() -> None:
 
     class Machine(machine):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
-            return {"session": SESSION, "base_url": TARGET.options.url}
+            return dict(CALL_KWARGS)
 
         def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
             try:
