@@ -169,7 +169,7 @@ class Target:
 
     async def _load_document(self) -> tuple[dict[str, Any], str]:
         """The target's own `/openapi.json`, or the bundled contract when it serves none."""
-        from mock_server.spec import load_document
+        from mock_server.http.spec import load_document
 
         assert self._http is not None
         try:

@@ -16,14 +16,14 @@ from pathlib import Path
 import uvicorn
 
 from mock_server import __version__
-from mock_server.app import create_app
 from mock_server.config import Config, env_default
-from mock_server.seed import DEMO_SEED, Seed, SeedError, read_seed_file
+from mock_server.domain.seed import DEMO_SEED, Seed, SeedError, read_seed_file
+from mock_server.http.app import create_app
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-def _positive_float(text: str) -> float:
+def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -92,21 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--stream-pace",
-        type=_positive_float,
+        type=_non_negative_float,
         default=env_default("stream_pace", str(defaults.stream_pace)),
         metavar="SECONDS",
         help="seconds between two chunks of a streamed answer",
     )
     serve.add_argument(
         "--stop-timeout",
-        type=_positive_float,
+        type=_non_negative_float,
         default=env_default("stop_timeout", str(defaults.stop_timeout)),
         metavar="SECONDS",
         help="seconds a stop waits for a generation to end before answering 504",
     )
     serve.add_argument(
         "--latency",
-        type=_positive_float,
+        type=_non_negative_float,
         default=env_default("latency", str(defaults.latency)),
         metavar="SECONDS",
         help="seconds added before every API answer (a request can add more with 'Prefer: delay=MS')",
@@ -199,7 +199,6 @@ def serve(args: argparse.Namespace) -> int:
     config = Config(
         host=args.host,
         port=args.port,
-        seed=args.seed,
         stream_pace=args.stream_pace,
         stop_timeout=args.stop_timeout,
         log_level=args.log_level,

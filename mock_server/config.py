@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 ENV_PREFIX = "RECOUP_MOCK_"
 
@@ -13,8 +12,6 @@ ENV_PREFIX = "RECOUP_MOCK_"
 class Config:
     host: str = "127.0.0.1"
     port: int = 4010
-    seed: Path | None = None
-    """A seed file; None loads the built-in demo data."""
     stream_pace: float = 0.25
     """Seconds between two chunks of a generated answer."""
     stop_timeout: float = 8.0

@@ -11,10 +11,10 @@ from connexion import AsyncApp
 
 from contract_tests.client import ChatRef, RecoupClient
 from contract_tests.conformance import SpecConformance
-from mock_server.admin import PREFIX
-from mock_server.app import create_app
 from mock_server.config import Config
-from mock_server.spec import ADMIN_SPEC_PATH, load_document
+from mock_server.http.admin import PREFIX
+from mock_server.http.app import create_app
+from mock_server.http.spec import ADMIN_SPEC_PATH, load_document
 from tests.loopback import serving
 
 KEY_A = "key-a"

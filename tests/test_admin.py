@@ -8,7 +8,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from contract_tests.client import ChatRef, RecoupClient
-from mock_server.spec import load_document
+from mock_server.http.spec import load_document
 from tests.conftest import KEY_A, TEST_SEED, AdminClient
 
 BAD = {"fault": "?"}

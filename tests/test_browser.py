@@ -18,9 +18,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from mock_server.app import create_app
 from mock_server.config import Config
-from mock_server.pages import STATIC_DIR
+from mock_server.http.app import create_app
+from mock_server.http.pages import STATIC_DIR
 from tests.conftest import KEY_A, TEST_SEED
 from tests.loopback import serving
 

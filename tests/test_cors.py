@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from contract_tests.client import RecoupClient
-from mock_server.app import create_app
 from mock_server.config import Config
+from mock_server.http.app import create_app
 from tests.conftest import TEST_CONFIG, TEST_SEED
 
 ORIGIN = "http://localhost:5173"

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from contract_tests.client import ChatRef, RecoupClient
-from mock_server.app import create_app
-from mock_server.store import MemoryStore
+from mock_server.domain.store import MemoryStore
+from mock_server.http.app import create_app
 from tests.conftest import KEY_A, TEST_CONFIG, TEST_SEED
 
 
@@ -83,8 +83,7 @@ class ExplodingStore(MemoryStore):
 
 
 async def test_an_unexpected_exception_is_500_without_a_traceback():
-    app = create_app(TEST_CONFIG, TEST_SEED)
-    app.runtime.store = app.runtime.service.store = ExplodingStore()
+    app = create_app(TEST_CONFIG, TEST_SEED, store=ExplodingStore())
     await app.runtime.start()
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://mock") as http:
@@ -98,8 +97,8 @@ async def test_an_unexpected_exception_is_500_without_a_traceback():
 
 async def test_bad_input_never_changes_stored_state(app, api: RecoupClient, api_b: RecoupClient):
     chat = await api.create_chat()
-    before = await app.runtime.service.snapshot()
-    messages_before = await app.runtime.store.messages(chat.chat_id)
+    before = await app.runtime.service.state()
+    messages_before = await app.runtime.service.store.messages(chat.chat_id)
     attempts = [
         api_b.stop(chat.chat_id),
         api_b.request("POST", "/api/chat", json_body=api_b.send_body(chat, "hijack")),
@@ -113,5 +112,5 @@ async def test_bad_input_never_changes_stored_state(app, api: RecoupClient, api_
     for attempt in attempts:
         response = await attempt
         assert 400 <= response.status_code < 500
-    assert await app.runtime.service.snapshot() == before
-    assert await app.runtime.store.messages(chat.chat_id) == messages_before
+    assert await app.runtime.service.state() == before
+    assert await app.runtime.service.store.messages(chat.chat_id) == messages_before

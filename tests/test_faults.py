@@ -10,8 +10,8 @@ import pytest
 from connexion import AsyncApp
 
 from contract_tests.client import ChatRef, RecoupClient
-from mock_server.app import create_app
 from mock_server.config import Config
+from mock_server.http.app import create_app
 from tests.conftest import KEY_A, AdminClient, asgi_client
 
 SESSION = "aaaaaaaa-0000-4000-8000-00000000000a"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 
 from contract_tests.client import ChatRef, RecoupClient
-from mock_server.app import create_app
 from mock_server.config import Config
+from mock_server.http.app import create_app
 from tests.conftest import TEST_SEED, AdminClient
 
 UNKNOWN_CHAT = "0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42"

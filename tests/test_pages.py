@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from mock_server.cli import build_parser
-from mock_server.spec import load_document
+from mock_server.http.spec import load_document
 
 
 async def test_swagger_ui_is_served_with_its_assets(raw: httpx.AsyncClient):

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from contract_tests.client import RecoupClient
-from mock_server.app import create_app
-from mock_server.seed import DEMO_SEED, SeedError, read_seed_file, validate_seed
+from mock_server.domain.seed import DEMO_SEED, SeedError, read_seed_file, validate_seed
+from mock_server.http.app import create_app
 from tests.conftest import CONFORMANCE, TEST_CONFIG
 
 MINIMAL_YAML = """\

@@ -8,9 +8,9 @@ import pytest
 from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
 from contract_tests.client import RecoupClient
-from mock_server import admin, handlers
-from mock_server.app import handler_for
-from mock_server.spec import (
+from mock_server.http import admin, handlers
+from mock_server.http.app import handler_for
+from mock_server.http.spec import (
     ADMIN_SPEC_PATH,
     UPSTREAM_SPEC_PATH,
     connexion_view,

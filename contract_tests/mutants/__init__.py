@@ -14,10 +14,10 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from contract_tests.mutants import broken
-from mock_server.app import create_app
 from mock_server.config import Config
-from mock_server.runtime import Runtime
-from mock_server.service import ChatService
+from mock_server.domain.service import ChatService
+from mock_server.http.app import create_app
+from mock_server.http.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def build_app(
 ) -> tuple[Any, Runtime]:
     """The mock (or the named mutant of it) as an ASGI app, and the runtime that holds its state."""
     app = create_app(config, seed)
-    runtime: Runtime = app.runtime  # type: ignore[attr-defined]
+    runtime = app.runtime
     if mutant is None:
         return app, runtime
     try:
@@ -131,6 +131,6 @@ def build_app(
     except KeyError:
         raise LookupError(f"no mutant {mutant!r}; known: {', '.join(MUTANTS)}") from None
     if spec.service is not None:
-        runtime.service = spec.service(runtime.store, runtime.generations)
+        runtime.service = spec.service(runtime.service.store, runtime.service.generations)
     wrapped: Any = spec.wrapper(app) if spec.wrapper is not None else app
     return wrapped, runtime

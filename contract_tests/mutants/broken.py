@@ -14,9 +14,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.errors import ChatNotFound, Forbidden
-from mock_server.models import PENDING_PREFIX, Account, Chat, is_uuid, new_id
-from mock_server.service import ChatService, require_uuid
+from mock_server.domain.errors import ChatNotFound, Forbidden
+from mock_server.domain.models import Account, Chat, is_claim, is_uuid, new_claim
+from mock_server.domain.service import ChatService, require_uuid
 
 # Chat services
 
@@ -46,11 +46,7 @@ class ForeignStopCancels(ChatService):
     async def stop(self, account: Account, chat_id: str) -> bool:
         require_uuid(chat_id, "chatId")
         chat = await self.store.get_chat(chat_id)
-        if (
-            chat is not None
-            and chat.active_stream_id
-            and not chat.active_stream_id.startswith(PENDING_PREFIX)
-        ):
+        if chat is not None and chat.active_stream_id and not is_claim(chat.active_stream_id):
             session = await self.store.get_session(chat.session_id)
             if session is not None and session.account_id != account.id:
                 await self.generations.cancel(chat.active_stream_id)
@@ -91,7 +87,7 @@ class RacyStop(ChatService):
     async def stop(self, account: Account, chat_id: str) -> bool:
         chat = await self.owned_chat(account, chat_id)
         run_id = chat.active_stream_id
-        if run_id is None or run_id.startswith(PENDING_PREFIX):
+        if run_id is None or is_claim(run_id):
             return await super().stop(account, chat_id)
         run = await self.store.get_run(run_id)
         if run is None or run.status.terminal:
@@ -105,7 +101,7 @@ class StopKeepsChatBusy(ChatService):
     async def stop(self, account: Account, chat_id: str) -> bool:
         stopped = await super().stop(account, chat_id)
         if stopped:
-            await self.store.swap_active_stream(chat_id, None, f"{PENDING_PREFIX}{new_id()}")
+            await self.store.swap_active_stream(chat_id, None, new_claim())
         return stopped
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from mock_server.models import Account, Chat, Chunk, Message, Run, RunStatus, Session
+from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session
 
 
 class ChatStore(Protocol):

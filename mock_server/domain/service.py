@@ -1,28 +1,28 @@
 """The chat service: what each operation does, in the order the running Recoup service does it.
 
-Handlers call one method each and shape its result; every failure is a domain error from
-`mock_server.errors`. Identity checks come before any state is read or changed, so a rejected
-request never alters what is stored.
+Handlers call one method each and shape its result; every failure is a `DomainError`. Identity
+checks come before any state is read or changed, so a rejected request never alters what is stored.
+Every generation starts through `start_generation`, which claims the chat before the run exists:
+that claim is what lets a stop that lands between the two release the chat instead of missing it.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
-from mock_server.errors import (
-    BadRequest,
+from mock_server.domain.errors import (
     ChatBusy,
     ChatNotFound,
     Conflict,
     Forbidden,
+    InvalidInput,
     InvalidUUID,
     SessionNotFound,
+    UnknownCredentials,
 )
-from mock_server.generation import Generations, answer_for
-from mock_server.models import (
-    PENDING_PREFIX,
+from mock_server.domain.generation import Generations, answer_for
+from mock_server.domain.models import (
     Account,
     Chat,
     Chunk,
@@ -30,10 +30,12 @@ from mock_server.models import (
     Message,
     Run,
     Session,
+    is_claim,
     is_uuid,
+    new_claim,
     new_id,
 )
-from mock_server.store import ChatStore
+from mock_server.domain.store import ChatStore
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,31 @@ class Resumed:
     run_id: str
     tail_index: int
     chunks: AsyncIterator[Chunk]
+
+
+@dataclass(frozen=True)
+class GenerationView:
+    run: Run
+    chunks: int
+
+
+@dataclass(frozen=True)
+class ChatView:
+    chat: Chat
+    message_count: int
+    generation: GenerationView | None
+
+
+@dataclass(frozen=True)
+class SessionView:
+    session: Session
+    chats: tuple[ChatView, ...]
+
+
+@dataclass(frozen=True)
+class AccountView:
+    account: Account
+    sessions: tuple[SessionView, ...]
 
 
 def require_uuid(value: str, field: str) -> None:
@@ -64,6 +91,13 @@ class ChatService:
 
     async def account_for_key(self, api_key: str) -> Account | None:
         return await self.store.account_for_key(api_key)
+
+    async def authenticate(self, api_key: str) -> Account:
+        """The account that holds `api_key`; `UnknownCredentials` when none does."""
+        account = await self.account_for_key(api_key)
+        if account is None:
+            raise UnknownCredentials()
+        return account
 
     async def owned_session(self, account: Account, session_id: str) -> Session:
         require_uuid(session_id, "sessionId")
@@ -108,7 +142,7 @@ class ChatService:
     async def create_chat(self, account: Account, session_id: str, chat_id: str | None) -> Chat:
         session = await self.owned_session(account, session_id)
         if chat_id is not None and not is_uuid(chat_id):
-            raise BadRequest("Invalid chat id", missing_fields=[])
+            raise InvalidInput("Invalid chat id")
         chat = await self.store.add_chat(Chat(id=chat_id or new_id(), session_id=session.id))
         if chat.session_id != session.id:
             raise Conflict("Chat ID conflict")
@@ -130,6 +164,27 @@ class ChatService:
 
     # Generating, resuming, stopping
 
+    async def start_generation(
+        self,
+        chat_id: str,
+        text: str,
+        *,
+        repeat: bool = False,
+        fault: Fault | None = None,
+        prompt: Message | None = None,
+        busy: ChatBusy | None = None,
+    ) -> Run:
+        """Claim an idle chat, store `prompt` (a user message) if given, then start generating.
+
+        Raises `busy` (default `ChatBusy()`) when the chat is already claimed or generating.
+        """
+        claim = new_claim()
+        if not await self.store.swap_active_stream(chat_id, None, claim):
+            raise busy or ChatBusy()
+        if prompt is not None:
+            await self.store.append_message(chat_id, prompt)
+        return await self.generations.start(chat_id, claim, text, repeat=repeat, fault=fault)
+
     async def send(
         self, account: Account, session_id: str, chat_id: str, messages: list[Message]
     ) -> tuple[str, AsyncIterator[Chunk]]:
@@ -140,21 +195,17 @@ class ChatService:
         chat = await self.owned_chat(account, chat_id)
         if chat.session_id != session_id:
             raise ChatNotFound()
-        claim = f"{PENDING_PREFIX}{new_id()}"
-        if not await self.store.swap_active_stream(chat.id, None, claim):
-            raise ChatBusy()
-        if new_message.get("role") == "user":
-            await self.store.append_message(chat.id, new_message)
-        run = await self.generations.start(chat.id, claim, answer_for(message_text(new_message)))
+        prompt = new_message if new_message.get("role") == "user" else None
+        run = await self.start_generation(chat.id, answer_for(message_text(new_message)), prompt=prompt)
         return run.id, self.store.follow_chunks(run.id)
 
     async def resume(self, account: Account, chat_id: str, start_index: int) -> Resumed | None:
         """The running generation from chunk `start_index` on, or None when nothing runs."""
         if start_index < 0:
-            raise BadRequest("startIndex must be a non-negative integer", missing_fields=[])
+            raise InvalidInput("startIndex must be a non-negative integer")
         chat = await self.owned_chat(account, chat_id)
         run_id = chat.active_stream_id
-        if run_id is None or run_id.startswith(PENDING_PREFIX):
+        if run_id is None or is_claim(run_id):
             return None
         run = await self.store.get_run(run_id)
         if run is None or run.status.terminal:
@@ -168,9 +219,11 @@ class ChatService:
         stream_id = chat.active_stream_id
         if stream_id is None:
             return False
-        if stream_id.startswith(PENDING_PREFIX):
+        if is_claim(stream_id):
             return await self.store.swap_active_stream(chat.id, stream_id, None)
         return await self.generations.cancel(stream_id)
+
+    # Operating the mock (admin API, seeding)
 
     async def generate(self, chat_id: str, text: str, *, repeat: bool, fault: Fault | None) -> Run:
         """Start a generation on an idle chat on nobody's behalf (how faults are set on real chats)."""
@@ -178,18 +231,43 @@ class ChatService:
         chat = await self.store.get_chat(chat_id)
         if chat is None:
             raise ChatNotFound()
-        claim = f"{PENDING_PREFIX}{new_id()}"
-        if not await self.store.swap_active_stream(chat.id, None, claim):
-            raise ChatBusy("The chat is already generating")
-        return await self.generations.start(chat.id, claim, text, repeat=repeat, fault=fault)
+        busy = ChatBusy("The chat is already generating")
+        return await self.start_generation(chat.id, text, repeat=repeat, fault=fault, busy=busy)
 
-    async def snapshot(self) -> dict[str, Any]:
-        """Everything stored, for the start-up banner and inspection."""
+    async def add_account(self, account: Account) -> None:
+        await self.store.add_account(account)
+
+    async def add_session(self, session: Session) -> None:
+        await self.store.add_session(session)
+
+    async def add_chat(self, chat: Chat, messages: list[Message]) -> None:
+        await self.store.add_chat(chat)
+        for message in messages:
+            await self.store.append_message(chat.id, message)
+
+    async def reset(self) -> None:
+        """Cancel every generation, then forget everything stored."""
+        await self.generations.close()
+        await self.store.clear()
+
+    async def close(self) -> None:
+        await self.generations.close()
+
+    async def generation(self, run_id: str | None) -> GenerationView | None:
+        run = await self.store.get_run(run_id) if run_id else None
+        return GenerationView(run, await self.store.chunk_count(run.id)) if run else None
+
+    async def state(self) -> list[AccountView]:
+        """Everything stored, account by account, with each chat's generation."""
         accounts = []
         for account in await self.store.accounts():
             sessions = []
             for session in await self.store.sessions(account.id):
-                chats = await self.store.chats(session.id)
-                sessions.append({"session": session, "chats": chats})
-            accounts.append({"account": account, "sessions": sessions})
-        return {"accounts": accounts}
+                chats = []
+                for chat in sorted(await self.store.chats(session.id), key=lambda c: c.created_at):
+                    messages = await self.store.messages(chat.id)
+                    generation = await self.generation(chat.active_stream_id)
+                    chats.append(ChatView(chat, len(messages), generation))
+                sessions.append(SessionView(session, tuple(chats)))
+            accounts.append(AccountView(account, tuple(sessions)))
+        return accounts

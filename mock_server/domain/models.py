@@ -26,6 +26,16 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def new_claim() -> str:
+    """A placeholder `active_stream_id`: the chat is claimed for a run that has not started yet."""
+    return f"{PENDING_PREFIX}{new_id()}"
+
+
+def is_claim(stream_id: str) -> bool:
+    """Whether an `active_stream_id` is a claim (`new_claim`) rather than a running generation's id."""
+    return stream_id.startswith(PENDING_PREFIX)
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -9,57 +9,47 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from connexion import request
 from starlette.responses import Response
 
-from mock_server.errors import BadRequest
-from mock_server.journal import Filter, journal_of
-from mock_server.models import Chat, Fault, Run
-from mock_server.runtime import Runtime, runtime_of
-from mock_server.seed import SeedError, validate_seed
+from mock_server.domain.errors import InvalidInput
+from mock_server.domain.models import Fault
+from mock_server.domain.seed import SeedError, validate_seed
+from mock_server.domain.service import AccountView, GenerationView
+from mock_server.http.journal import Filter
+from mock_server.http.runtime import Runtime, current_runtime
 
 JSON = dict[str, Any]
 DEFAULT_TEXT = "This answer was started from the admin API and keeps streaming until someone presses Stop."
 
 
-def _runtime() -> Runtime:
-    return runtime_of(request.scope)
-
-
-async def _generation(runtime: Runtime, chat: Chat) -> JSON | None:
-    run_id = chat.active_stream_id
-    run = await runtime.store.get_run(run_id) if run_id else None
-    return _run_json(run, await runtime.store.chunk_count(run.id)) if run else None
-
-
-def _run_json(run: Run, chunks: int) -> JSON:
+def generation_json(generation: GenerationView) -> JSON:
+    run = generation.run
     return {
         "chatId": run.chat_id,
         "runId": run.id,
         "status": run.status.value,
         "fault": run.fault.value if run.fault else None,
-        "chunks": chunks,
+        "chunks": generation.chunks,
     }
 
 
-async def state_json(runtime: Runtime) -> JSON:
+def state_json(state: list[AccountView]) -> JSON:
     accounts = []
     generating = []
-    snapshot = await runtime.service.snapshot()
-    for entry in snapshot["accounts"]:
-        account = entry["account"]
+    for account_view in state:
+        account = account_view.account
         sessions = []
-        for session_entry in entry["sessions"]:
-            session = session_entry["session"]
+        for session_view in account_view.sessions:
+            session = session_view.session
             chats = []
-            for chat in sorted(session_entry["chats"], key=lambda c: c.created_at):
-                generation = await _generation(runtime, chat)
+            for chat_view in session_view.chats:
+                generation = generation_json(chat_view.generation) if chat_view.generation else None
                 chats.append(
                     {
-                        "id": chat.id,
-                        "title": chat.title,
-                        "activeStreamId": chat.active_stream_id,
-                        "messageCount": len(await runtime.store.messages(chat.id)),
+                        "id": chat_view.chat.id,
+                        "title": chat_view.chat.title,
+                        "activeStreamId": chat_view.chat.active_stream_id,
+                        "messageCount": chat_view.message_count,
                         "generation": generation,
                     }
                 )
@@ -70,41 +60,47 @@ async def state_json(runtime: Runtime) -> JSON:
     return {"accounts": accounts, "generating": generating}
 
 
+async def _state(runtime: Runtime) -> JSON:
+    return state_json(await runtime.service.state())
+
+
 async def get_state() -> JSON:
-    return await state_json(_runtime())
+    return await _state(current_runtime())
 
 
 async def reset_state() -> JSON:
-    runtime = _runtime()
+    runtime = current_runtime()
     await runtime.load(runtime.seed)
-    return await state_json(runtime)
+    return await _state(runtime)
 
 
 async def get_seed() -> JSON:
-    return _runtime().seed
+    return current_runtime().seed
 
 
 async def load_seed(body: Any) -> JSON:
     try:
         seed = validate_seed(body, source="seed")
     except SeedError as exc:
-        raise BadRequest(str(exc), missing_fields=[]) from None
-    runtime = _runtime()
+        raise InvalidInput(str(exc)) from None
+    runtime = current_runtime()
     await runtime.load(seed)
-    return await state_json(runtime)
+    return await _state(runtime)
 
 
 async def start_generation(chat_id: str, body: Any = None) -> JSON:
     options = body if isinstance(body, dict) else {}
     fault = options.get("fault")
-    runtime = _runtime()
-    run = await runtime.service.generate(
+    service = current_runtime().service
+    run = await service.generate(
         chat_id,
         options.get("text") or DEFAULT_TEXT,
         repeat=options.get("repeat", True),
         fault=Fault(fault) if fault else None,
     )
-    return _run_json(run, await runtime.store.chunk_count(run.id))
+    generation = await service.generation(run.id)
+    assert generation is not None
+    return generation_json(generation)
 
 
 async def get_journal(
@@ -127,7 +123,7 @@ async def get_journal(
         since_time=since_time,
         limit=limit,
     )
-    entries = journal_of(request.scope).entries(query)
+    entries = current_runtime().journal.entries(query)
     last_id = entries[-1].id if entries else (since_id or 0)
     return {"entries": [e.as_json() for e in entries], "lastId": last_id}
 
@@ -140,14 +136,12 @@ def _since(since: str | None) -> tuple[int | None, datetime | None]:
     try:
         moment = datetime.fromisoformat(since)
     except ValueError:
-        raise BadRequest(
-            f"since={since!r} is neither an entry id nor an ISO 8601 time", missing_fields=[]
-        ) from None
+        raise InvalidInput(f"since={since!r} is neither an entry id nor an ISO 8601 time") from None
     if moment.tzinfo is None:
-        raise BadRequest(f"since={since!r} needs a time zone (e.g. Z)", missing_fields=[])
+        raise InvalidInput(f"since={since!r} needs a time zone (e.g. Z)")
     return None, moment
 
 
 async def clear_journal() -> Response:
-    journal_of(request.scope).clear()
+    current_runtime().journal.clear()
     return Response(status_code=204)

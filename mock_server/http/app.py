@@ -3,8 +3,9 @@
 Around the contract's API: CORS, the request journal, chosen responses (`Prefer`) and latency, the
 admin API under `/__mock` with its own document, Swagger UI at `/ui` and the demo page at `/demo`.
 Outermost first, the stack is: journal, CORS, runtime, Connexion's errors, routing, chosen
-responses, security, validation, handlers; so preflights are answered before credentials are asked
-for, error responses carry CORS headers, and the journal sees every answer.
+responses, security, validation, the journal's validation mark, handlers; so preflights are
+answered before credentials are asked for, error responses carry CORS headers, and the journal
+sees every answer.
 """
 
 from __future__ import annotations
@@ -26,20 +27,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mock_server import admin, errors, handlers
 from mock_server.config import Config
-from mock_server.cors import CORS
-from mock_server.journal import Journal, JournalMiddleware
-from mock_server.pages import Pages
-from mock_server.prefer import ChosenResponses
-from mock_server.runtime import SCOPE_KEY, Runtime
-from mock_server.seed import DEMO_SEED, Seed
-from mock_server.spec import ADMIN_SPEC_PATH, Document, PathIndex, connexion_view, load_document
+from mock_server.domain.errors import DomainError
+from mock_server.domain.seed import DEMO_SEED, Seed
+from mock_server.domain.store import ChatStore
+from mock_server.http import admin, errors, handlers
+from mock_server.http.cors import CORS
+from mock_server.http.journal import JournalMiddleware, PassedValidation
+from mock_server.http.pages import Pages
+from mock_server.http.prefer import ChosenResponses
+from mock_server.http.runtime import SCOPE_KEY, Runtime
+from mock_server.http.spec import ADMIN_SPEC_PATH, Document, PathIndex, connexion_view, load_document
 
 # The security functions Connexion calls, bound here so the served document names no Python code.
 _SECURITY_FUNCTIONS = {
-    "apiKey": ("x-apikeyInfoFunc", "mock_server.auth.account_from_api_key"),
-    "http": ("x-bearerInfoFunc", "mock_server.auth.account_from_bearer"),
+    "apiKey": ("x-apikeyInfoFunc", "mock_server.http.auth.account_from_api_key"),
+    "http": ("x-bearerInfoFunc", "mock_server.http.auth.account_from_bearer"),
 }
 
 
@@ -97,12 +100,18 @@ def _all_paths(document: Document, admin_document: Document) -> Document:
     return {"paths": {**document.get("paths", {}), **admin_paths}}
 
 
-def create_app(config: Config | None = None, seed: Seed | None = None) -> AsyncApp:
-    """A mock server app; `app.runtime` is its state (store, generations, service), `app.journal`
-    the requests it received."""
+class MockApp(AsyncApp):
+    """The mock's Connexion app, with its state: `runtime.service` and `runtime.journal`."""
+
+    runtime: Runtime
+
+
+def create_app(
+    config: Config | None = None, seed: Seed | None = None, store: ChatStore | None = None
+) -> MockApp:
+    """A mock server app over `store` (a new in-memory store by default), loaded with `seed`."""
     config = config or Config()
-    runtime = Runtime(config, seed if seed is not None else DEMO_SEED)
-    journal = Journal(config.journal_size)
+    runtime = Runtime(config, seed if seed is not None else DEMO_SEED, store)
     document = load_document()
     admin_document = load_document(ADMIN_SPEC_PATH)
 
@@ -114,7 +123,8 @@ def create_app(config: Config | None = None, seed: Seed | None = None) -> AsyncA
         finally:
             await runtime.close()
 
-    app = AsyncApp(__name__, lifespan=lifespan)
+    app = MockApp(__name__, lifespan=lifespan)
+    app.runtime = runtime
     app.add_api(
         routed_view(document),
         resolver=Resolver(function_resolver=handler_for),
@@ -152,7 +162,10 @@ def create_app(config: Config | None = None, seed: Seed | None = None) -> AsyncA
 
     # Added outermost first (each BEFORE_EXCEPTION middleware lands inside the previous one).
     app.add_middleware(
-        JournalMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, journal=journal, exclude_prefix=admin.PREFIX
+        JournalMiddleware,
+        MiddlewarePosition.BEFORE_EXCEPTION,
+        journal=runtime.journal,
+        exclude_prefix=admin.PREFIX,
     )
     app.add_middleware(CORS, MiddlewarePosition.BEFORE_EXCEPTION, origins=config.cors_origins)
     app.add_middleware(RuntimeMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
@@ -160,12 +173,11 @@ def create_app(config: Config | None = None, seed: Seed | None = None) -> AsyncA
     app.add_middleware(
         ChosenResponses, MiddlewarePosition.BEFORE_SECURITY, document=document, latency=config.latency
     )
-    app.add_error_handler(errors.MockError, errors.render_mock_error)
+    app.add_middleware(PassedValidation, MiddlewarePosition.BEFORE_CONTEXT)
+    app.add_error_handler(DomainError, errors.render_domain_error)
     app.add_error_handler(ProblemException, errors.render_problem)
     all_paths = PathIndex(_all_paths(document, admin_document))
     app.add_error_handler(HTTPException, errors.http_exception_renderer(all_paths.methods))
     app.add_error_handler(UnicodeDecodeError, errors.render_undecodable_body)
     app.add_error_handler(Exception, errors.render_unexpected)
-    app.runtime = runtime  # type: ignore[attr-defined]
-    app.journal = journal  # type: ignore[attr-defined]
     return app

@@ -7,21 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from connexion import request
 from starlette.responses import Response
 
-from mock_server.auth import account_in
-from mock_server.models import Chat, Session
-from mock_server.runtime import runtime_of
-from mock_server.service import ChatService
-from mock_server.stream import sse_response
+from mock_server.domain.models import DEFAULT_MODEL_ID, Chat, Session
+from mock_server.http.auth import account_in
+from mock_server.http.runtime import current_service as _service
+from mock_server.http.sse import sse_response
 
 Context = dict[str, Any]
 JSON = dict[str, Any]
-
-
-def _service() -> ChatService:
-    return runtime_of(request.scope).service
 
 
 def _optional_object(body: Any) -> JSON:
@@ -92,7 +86,7 @@ async def list_session_chats(session_id: str, context_: Context) -> JSON:
     chats = await _service().session_chats(account_in(context_), session_id)
     return {
         "chats": [{**chat_json(c), "hasUnread": False, "isStreaming": c.is_streaming} for c in chats],
-        "defaultModelId": chats[0].model_id if chats else Chat.model_id,
+        "defaultModelId": chats[0].model_id if chats else DEFAULT_MODEL_ID,
     }
 
 

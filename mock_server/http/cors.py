@@ -15,7 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from mock_server import errors
+from mock_server.http.errors import error_body
 
 ANY_ORIGIN = "*"
 ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
@@ -46,5 +46,5 @@ class CORS(CORSMiddleware):
             return response
         headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
         reason = bytes(response.body).decode()
-        refusal = errors.BadRequest(f"{reason} (preflight from {request_headers['origin']})")
-        return Response(json.dumps(refusal.body()), 400, headers=headers, media_type="application/json")
+        refusal = error_body(f"{reason} (preflight from {request_headers['origin']})", missing_fields=[])
+        return Response(json.dumps(refusal), 400, headers=headers, media_type="application/json")

@@ -12,7 +12,7 @@ import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
-from mock_server.models import Account, Chat, Chunk, Message, Run, RunStatus, Session, now
+from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session, now
 
 
 @dataclass

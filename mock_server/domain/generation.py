@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from mock_server import stream
-from mock_server.errors import ChatBusy, StopFailed, StopTimedOut
-from mock_server.models import Chunk, Fault, Run, RunStatus, new_id
-from mock_server.store import ChatStore
+from mock_server.domain import chunks as ui
+from mock_server.domain.errors import ChatBusy, StopFailed, StopTimedOut
+from mock_server.domain.models import Chunk, Fault, Run, RunStatus, new_id
+from mock_server.domain.store import ChatStore
 
 log = logging.getLogger(__name__)
 
@@ -101,26 +101,26 @@ class Generations:
             await self._finish(run, emitted, status)
 
     async def _emit(self, run: Run, emitted: list[Chunk]) -> RunStatus:
-        chunks = list(stream.text_answer(run.message_id, run.text, repeat=run.repeat))
-        break_at = len(chunks) // 2 if run.fault is Fault.BREAK_STREAM else None
-        for index, chunk in enumerate(chunks):
+        answer = list(ui.text_answer(run.message_id, run.text, repeat=run.repeat))
+        break_at = len(answer) // 2 if run.fault is Fault.BREAK_STREAM else None
+        for index, chunk in enumerate(answer):
             if index == break_at:
-                await self.store.append_chunk(run.id, stream.error_chunk("The stream broke off"))
+                await self.store.append_chunk(run.id, ui.error_chunk("The stream broke off"))
                 return RunStatus.FAILED
             await self.store.append_chunk(run.id, chunk)
             emitted.append(chunk)
-            if index == len(chunks) - 1:
+            if index == len(answer) - 1:
                 break
             if run.fault is Fault.IGNORE_CANCEL:
                 await asyncio.sleep(self.pace)
             elif await self.store.wait_cancel_requested(run.id, self.pace):
-                await self.store.append_chunk(run.id, stream.ABORT)
+                await self.store.append_chunk(run.id, ui.ABORT)
                 return RunStatus.CANCELLED
         return RunStatus.COMPLETED
 
     async def _finish(self, run: Run, emitted: list[Chunk], status: RunStatus) -> None:
         """Keep what was said, free the chat, then wake whoever waits for the run to end."""
-        text = stream.text_of(emitted)
+        text = ui.text_of(emitted)
         if text:
             message = {
                 "id": run.message_id,

@@ -2,9 +2,10 @@
 
 `JournalMiddleware` sits outermost in the stack and records every request outside the admin API,
 CORS preflights included: method, path, query, headers (credentials redacted), a body excerpt, the
-status, the operation it matched and whether it passed the contract's validation. Entries are kept
-in a bounded deque, newest last; an entry is visible as soon as the request arrives, so a test can
-see a streamed answer that is still running.
+status, the operation it matched and whether it passed the contract's validation (the error
+renderers mark what failed it; `PassedValidation`, just inside Connexion's validation, what got
+through). Entries are kept in a bounded deque, newest last; an entry is visible as soon as the
+request arrives, so a test can see a streamed answer that is still running.
 """
 
 from __future__ import annotations
@@ -22,12 +23,9 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ENTRY_KEY = "recoup_mock.journal_entry"
-JOURNAL_KEY = "recoup_mock.journal"
 BODY_EXCERPT = 2048
 REDACTED = "<redacted>"
 REDACTED_HEADERS = frozenset({"x-api-key", "authorization", "cookie", "proxy-authorization"})
-# Statuses that mean the request itself broke the contract (a malformed id or body, a wrong media type).
-_INVALID_STATUSES = frozenset({400, 413, 415, 422})
 
 
 class Validation:
@@ -40,7 +38,7 @@ class Validation:
 @dataclass
 class Entry:
     id: int
-    time: str
+    received_at: str
     method: str
     path: str
     query: str
@@ -64,18 +62,16 @@ class Entry:
         data["operationId"] = data.pop("operation_id")
         data["bodyTruncated"] = data.pop("body_truncated")
         data["durationMs"] = data.pop("duration_ms")
+        data["time"] = data.pop("received_at")
         return data
 
     def finish(self) -> None:
         self.duration_ms = round((time.monotonic() - self._started) * 1000, 1)
         if self.status is not None and self.status >= 400:
             self.error = _error_message(bytes(self._response)) if self._json_response else None
-        if self.preflight or self.chosen or self.operation_id is None or self.status in (None, 401):
+        if self.chosen:
+            # A chosen response answers before validation; a domain error it renders is not a verdict.
             self.validation = Validation.SKIPPED
-        elif self.status in _INVALID_STATUSES:
-            self.validation = Validation.FAILED
-        else:
-            self.validation = Validation.PASSED
 
 
 def _error_message(body: bytes) -> str | None:
@@ -110,7 +106,7 @@ class Filter:
             and (self.operation_id is None or entry.operation_id == self.operation_id)
             and (self.validation is None or entry.validation == self.validation)
             and (self.since is None or entry.id > self.since)
-            and (self.since_time is None or datetime.fromisoformat(entry.time) >= self.since_time)
+            and (self.since_time is None or datetime.fromisoformat(entry.received_at) >= self.since_time)
         )
 
 
@@ -124,7 +120,7 @@ class Journal:
     ) -> Entry:
         entry = Entry(
             id=next(self._ids),
-            time=datetime.now(UTC).isoformat(timespec="milliseconds"),
+            received_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
             method=method,
             path=path,
             query=query,
@@ -149,8 +145,21 @@ def entry_of(scope: MutableMapping[str, Any]) -> Entry | None:
     return scope.get(ENTRY_KEY)
 
 
-def journal_of(scope: MutableMapping[str, Any]) -> Journal:
-    return scope[JOURNAL_KEY]
+class PassedValidation:
+    """Marks the journal entry of every request that got through Connexion's validation.
+
+    Sits just inside the validation layer; a body that fails validation later, when the handler
+    reads it, is marked failed again by the error renderer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        entry = entry_of(scope)
+        if entry is not None:
+            entry.validation = Validation.PASSED
+        await self.app(scope, receive, send)
 
 
 class JournalMiddleware:
@@ -165,7 +174,6 @@ class JournalMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        scope[JOURNAL_KEY] = self.journal
         path: str = scope["path"]
         if path == self.exclude_prefix or path.startswith(self.exclude_prefix + "/"):
             await self.app(scope, receive, send)

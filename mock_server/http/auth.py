@@ -10,9 +10,9 @@ from typing import Any
 
 from connexion.lifecycle import ConnexionRequest
 
-from mock_server.errors import MissingCredentials, UnknownCredentials
-from mock_server.models import Account
-from mock_server.runtime import runtime_of
+from mock_server.domain.errors import NotExactlyOneCredential
+from mock_server.domain.models import Account
+from mock_server.http.runtime import runtime_of
 
 API_KEY_HEADER = "x-api-key"
 
@@ -27,13 +27,13 @@ async def account_from_bearer(token: str, request: ConnexionRequest) -> dict[str
 
 async def _account(request: ConnexionRequest, key: str) -> dict[str, Any]:
     if API_KEY_HEADER in request.headers and "authorization" in request.headers:
-        raise MissingCredentials()
-    account = await runtime_of(request.scope).service.account_for_key(key)
-    if account is None:
-        raise UnknownCredentials()
+        raise NotExactlyOneCredential()
+    account = await runtime_of(request.scope).service.authenticate(key)
     return {"sub": account.id, "account": account}
 
 
 def account_in(context: dict[str, Any]) -> Account:
     """The authenticated account of a handler's Connexion `context_`."""
-    return context["token_info"]["account"]
+    account = context["token_info"]["account"]
+    assert isinstance(account, Account)
+    return account

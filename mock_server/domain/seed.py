@@ -1,4 +1,4 @@
-"""Seed data: the built-in demo, user seed files (YAML or JSON), and loading either into a store.
+"""Seed data: the built-in demo, user seed files (YAML or JSON), and loading either through the service.
 
 A seed file is checked in full before anything is loaded, and a fault is reported with the file's
 name and the place in it, never as a traceback.
@@ -14,9 +14,8 @@ from typing import Any
 import jsonschema
 import yaml
 
-from mock_server.generation import Generations
-from mock_server.models import PENDING_PREFIX, Account, Chat, Fault, Session, is_uuid, new_id
-from mock_server.store import ChatStore
+from mock_server.domain.models import Account, Chat, Fault, Message, Session, is_uuid, new_id
+from mock_server.domain.service import ChatService
 
 Seed = dict[str, Any]
 
@@ -237,7 +236,7 @@ def _once(seen: set[str], value: str, label: str) -> Iterator[str]:
     seen.add(value)
 
 
-def _message(entry: dict[str, Any]) -> dict[str, Any]:
+def _message(entry: dict[str, Any]) -> Message:
     if "parts" in entry:
         return {"id": entry.get("id") or new_id(), **entry}
     return {
@@ -247,42 +246,38 @@ def _message(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def apply_seed(store: ChatStore, generations: Generations, seed: Seed) -> None:
-    """Add `seed`'s accounts, sessions, chats and messages to `store`; start its generations."""
+DEFAULT_GENERATING_TEXT = "This answer keeps streaming until someone presses Stop."
+
+
+async def apply_seed(service: ChatService, seed: Seed) -> None:
+    """Add `seed`'s accounts, sessions, chats and messages; start its generations."""
     for account in seed["accounts"]:
-        await store.add_account(Account(id=account["id"], api_keys=tuple(account["api_keys"])))
+        await service.add_account(Account(id=account["id"], api_keys=tuple(account["api_keys"])))
         for entry in account.get("sessions", []):
             session = Session(
                 id=entry.get("id") or new_id(),
                 account_id=account["id"],
                 title=entry.get("title", "New session"),
             )
-            await store.add_session(session)
+            await service.add_session(session)
             for chat_entry in entry.get("chats", []):
                 chat = Chat(
                     id=chat_entry.get("id") or new_id(),
                     session_id=session.id,
                     title=chat_entry.get("title", "New chat"),
                 )
-                await store.add_chat(chat)
-                for message in chat_entry.get("messages", []):
-                    await store.append_message(chat.id, _message(message))
-                await _start_generating(store, generations, chat, chat_entry.get("generating"))
+                await service.add_chat(chat, [_message(m) for m in chat_entry.get("messages", [])])
+                await _start_generating(service, chat, chat_entry.get("generating"))
 
 
-async def _start_generating(
-    store: ChatStore, generations: Generations, chat: Chat, spec: bool | dict[str, Any] | None
-) -> None:
+async def _start_generating(service: ChatService, chat: Chat, spec: bool | dict[str, Any] | None) -> None:
     if not spec:
         return
     options = spec if isinstance(spec, dict) else {}
-    claim = f"{PENDING_PREFIX}{new_id()}"
-    await store.swap_active_stream(chat.id, None, claim)
     fault = options.get("fault")
-    await generations.start(
+    await service.start_generation(
         chat.id,
-        claim,
-        options.get("text", "This answer keeps streaming until someone presses Stop."),
+        options.get("text", DEFAULT_GENERATING_TEXT),
         repeat=options.get("repeat", True),
         fault=Fault(fault) if fault else None,
     )

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 _PACKAGED = Path(__file__).parent / "_openapi"
-_SOURCE_TREE = Path(__file__).parent.parent / "openapi"
+_SOURCE_TREE = Path(__file__).parents[2] / "openapi"
 SPEC_DIR = _PACKAGED if _PACKAGED.is_dir() else _SOURCE_TREE
 SPEC_PATH = SPEC_DIR / "recoup-chat.yaml"
 ADMIN_SPEC_PATH = SPEC_DIR / "admin.yaml"

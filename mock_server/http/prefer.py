@@ -22,9 +22,12 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mock_server import errors, stream
-from mock_server.journal import entry_of
-from mock_server.spec import Document, deref
+from mock_server.domain import errors
+from mock_server.domain.chunks import text_answer
+from mock_server.http.errors import body_of, error_body
+from mock_server.http.journal import entry_of
+from mock_server.http.spec import Document, deref
+from mock_server.http.sse import STREAM_HEADERS, sse_text
 
 PREFERENCES = ("code", "delay")
 MAX_DELAY_MS = 120_000
@@ -50,7 +53,7 @@ class Preference:
 
 
 def parse_prefer(values: list[str]) -> Preference:
-    """Parse `Prefer` header values (RFC 7240 syntax); raise `errors.BadRequest` on anything unknown."""
+    """Parse `Prefer` header values (RFC 7240 syntax); raise `errors.InvalidInput` on anything unknown."""
     found: dict[str, str] = {}
     for value in values:
         for item in _split(value):
@@ -81,8 +84,8 @@ def _split(value: str) -> Iterator[str]:
             yield part
 
 
-def _bad(message: str) -> errors.BadRequest:
-    return errors.BadRequest(message, missing_fields=[])
+def _bad(message: str) -> errors.InvalidInput:
+    return errors.InvalidInput(message)
 
 
 @dataclass(frozen=True)
@@ -128,13 +131,10 @@ class ResponseCatalogue:
         media_type, media = next(iter(content.items()))
         headers["content-type"] = media_type
         if media_type == "text/event-stream":
-            headers.update(stream.STREAM_HEADERS)
-            message_id = "msg_chosen"
-            return Chosen(
-                code, headers, stream.sse_text(stream.text_answer(message_id, CHOSEN_TEXT)).encode()
-            )
+            headers.update(STREAM_HEADERS)
+            return Chosen(code, headers, sse_text(text_answer("msg_chosen", CHOSEN_TEXT)).encode())
         if code >= 400:
-            body: Any = _error_for(operation_id, self.paths[operation_id], code).body()
+            body: Any = _error_body(operation_id, self.paths[operation_id], code)
         elif "example" in media:
             body = media["example"]
         elif media.get("examples"):
@@ -190,25 +190,26 @@ def _string_example(fmt: str | None, name: str) -> str:
     return "string"
 
 
-def _error_for(operation_id: str, path: str, code: int) -> errors.MockError:
-    """The error the service gives for `code` on this operation, with the service's message."""
+def _error_body(operation_id: str, path: str, code: int) -> dict[str, Any]:
+    """The error body the service gives for `code` on this operation, with the service's message."""
     subject = "chatId" if "{chatId}" in path else "sessionId" if "{sessionId}" in path else None
+    error: errors.DomainError
     if code == 400:
-        return errors.InvalidUUID(subject) if subject else errors.BadRequest(missing_fields=[])
-    if code == 404:
-        return errors.SessionNotFound() if subject == "sessionId" else errors.ChatNotFound()
-    known: dict[int, type[errors.MockError]] = {
-        401: errors.MissingCredentials,
-        403: errors.Forbidden,
-        409: errors.ChatBusy if operation_id == "sendChatMessage" else errors.Conflict,
-        502: errors.StopFailed,
-        504: errors.StopTimedOut,
-    }
-    if code in known:
-        return known[code]()
-    error = errors.MockError()
-    error.status_code = code
-    return error
+        error = errors.InvalidUUID(subject) if subject else errors.InvalidInput()
+    elif code == 404:
+        error = errors.SessionNotFound() if subject == "sessionId" else errors.ChatNotFound()
+    else:
+        known: dict[int, type[errors.DomainError]] = {
+            401: errors.NotExactlyOneCredential,
+            403: errors.Forbidden,
+            409: errors.ChatBusy if operation_id == "sendChatMessage" else errors.Conflict,
+            502: errors.StopFailed,
+            504: errors.StopTimedOut,
+        }
+        if code not in known:
+            return error_body("Internal server error")
+        error = known[code]()
+    return body_of(error)
 
 
 class ChosenResponses:

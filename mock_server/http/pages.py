@@ -13,8 +13,8 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
-from mock_server.errors import NotFound
-from mock_server.spec import Document
+from mock_server.domain.errors import NotFound
+from mock_server.http.spec import Document
 
 STATIC_DIR = Path(__file__).parent / "static"
 UI_ASSETS = frozenset(

@@ -1,0 +1,88 @@
+"""The domain's errors: plain exceptions that say what went wrong, in the service's own words.
+
+They carry a message for the client and nothing of HTTP; `mock_server.http.errors` is the one place
+that gives each kind its status code and renders it as the contract's error body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class DomainError(Exception):
+    """A request the service refuses, or an operation it could not complete."""
+
+    message = "Internal server error"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or self.message
+        super().__init__(self.message)
+
+
+class InvalidInput(DomainError):
+    """The request is malformed; `missing_fields` names required fields it lacks, if any."""
+
+    message = "Bad request"
+
+    def __init__(self, message: str | None = None, missing_fields: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.missing_fields = list(missing_fields)
+
+
+class InvalidUUID(InvalidInput):
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} must be a valid UUID")
+
+
+class Unauthenticated(DomainError):
+    """The caller could not be identified."""
+
+    message = "Unauthorized"
+
+
+class NotExactlyOneCredential(Unauthenticated):
+    """Neither or both of the two credentials (`x-api-key`, `Authorization`) were sent."""
+
+    message = "Exactly one of x-api-key or Authorization must be provided"
+
+
+class UnknownCredentials(Unauthenticated):
+    """A credential was sent, but no account holds it."""
+
+    message = "Unauthorized"
+
+
+class Forbidden(DomainError):
+    message = "Forbidden"
+
+
+class NotFound(DomainError):
+    message = "Not found"
+
+
+class ChatNotFound(NotFound):
+    message = "Chat not found"
+
+
+class SessionNotFound(NotFound):
+    message = "Session not found"
+
+
+class Conflict(DomainError):
+    message = "Conflict"
+
+
+class ChatBusy(Conflict):
+    message = "Another workflow is already running for this chat"
+
+
+class StopFailed(DomainError):
+    """The cancel request of a running generation failed; the chat stays generating."""
+
+    message = "Failed to stop the workflow"
+
+
+class StopTimedOut(DomainError):
+    """A cancelled generation did not end within the stop timeout; the chat stays generating."""
+
+    message = "Workflow did not terminate in time"
