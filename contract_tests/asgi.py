@@ -99,7 +99,8 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
                 await chunks.put(None)
 
         task = asyncio.create_task(run())
-        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {task, started}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if not started.done():
             task.result()  # the app's own exception, if it raised one
             raise RuntimeError("the ASGI app ended without starting a response")

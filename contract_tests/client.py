@@ -119,7 +119,8 @@ class RecoupClient:
     async def chat_state(self, chat: ChatRef) -> dict[str, Any]:
         response = await self.request("GET", f"/api/sessions/{chat.session_id}/chats/{chat.chat_id}")
         assert response.status_code == 200, response.text
-        return response.json()
+        state: dict[str, Any] = response.json()
+        return state
 
     def send_body(self, chat: ChatRef, text: str) -> dict[str, Any]:
         return {

@@ -50,7 +50,7 @@ class _Request:
 
     @property
     def content_type(self) -> str:
-        return self.request.headers.get("content-type", "").lower()
+        return str(self.request.headers.get("content-type", "")).lower()
 
 
 @dataclass
@@ -70,7 +70,7 @@ class _Response:
 
     @property
     def content_type(self) -> str:
-        return self.response.headers.get("content-type", "").lower()
+        return str(self.response.headers.get("content-type", "")).lower()
 
     @property
     def data(self) -> bytes | None:

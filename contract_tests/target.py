@@ -46,9 +46,6 @@ IN_PROCESS_SEED: dict[str, Any] = {
         {"id": "artist-b", "api_keys": [IN_PROCESS_OTHER_API_KEY]},
     ]
 }
-# Short answers keep the suite fast; still several chunks apart, so a stop lands mid-answer.
-IN_PROCESS_STREAM_PACE = 0.05
-IN_PROCESS_STOP_TIMEOUT = 2.0
 
 
 class TargetError(RuntimeError):
@@ -267,7 +264,7 @@ class _PortalAdapter(requests.adapters.HTTPAdapter):
         )
         raw = urllib3.HTTPResponse(
             body=io.BytesIO(content),
-            headers=headers,
+            headers=urllib3.HTTPHeaderDict(headers),
             status=status,
             version=11,
             preload_content=False,

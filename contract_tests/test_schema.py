@@ -12,7 +12,9 @@ from typing import Any
 import hypothesis
 import pytest
 import schemathesis
+from schemathesis import BaseSchema
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.result import Ok
 from schemathesis.generation.stateful import run_state_machine_as_test
 
 from contract_tests.suite import Suite, current
@@ -52,7 +54,7 @@ def schemathesis_config(suite: Suite) -> SchemathesisConfig:
 
 SUITE = current()
 TARGET = SUITE.target
-schema = schemathesis.openapi.from_dict(TARGET.document, config=schemathesis_config(SUITE))
+schema: BaseSchema = schemathesis.openapi.from_dict(TARGET.document, config=schemathesis_config(SUITE))
 if not SUITE.options.generation:
     schema = schema.exclude(operation_id=list(GENERATING_OPERATIONS))
 # In-process, Schemathesis calls the target as a WSGI app (probes included); over HTTP, a session.
@@ -63,7 +65,7 @@ if schema.app is None:
 
 
 @schema.parametrize()
-def test_every_operation_keeps_the_spec(case: schemathesis.Case) -> None:
+def test_every_operation_keeps_the_spec(case: schemathesis.Case[Any]) -> None:
     TARGET.counts["schemathesis cases"] += 1
     case.call_and_validate(**CALL_KWARGS)
 
@@ -75,10 +77,10 @@ def test_stateful_sequences_keep_the_spec() -> None:
     failures: list[BaseException] = []
 
     class Machine(machine):  # type: ignore[misc, valid-type]
-        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+        def get_call_kwargs(self, case: schemathesis.Case[Any]) -> dict[str, Any]:
             return dict(CALL_KWARGS)
 
-        def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
+        def validate_response(self, response: Any, case: schemathesis.Case[Any], **kwargs: Any) -> None:
             try:
                 super().validate_response(response, case, **kwargs)
             except BaseException as exc:
@@ -110,5 +112,9 @@ def test_stateful_sequences_keep_the_spec() -> None:
 def test_generating_operations_are_checked() -> None:
     if not SUITE.options.generation:
         pytest.skip(f"--no-generation: {', '.join(GENERATING_OPERATIONS)} not exercised by Schemathesis")
-    operations = {op.ok().definition.raw.get("operationId") for op in schema.get_all_operations()}
+    operations = {
+        result.ok().definition.raw.get("operationId")
+        for result in schema.get_all_operations()
+        if isinstance(result, Ok)
+    }
     assert set(GENERATING_OPERATIONS) <= operations

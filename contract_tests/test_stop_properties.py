@@ -12,7 +12,7 @@ import asyncio
 import string
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -446,7 +446,7 @@ def test_error_bodies_are_json_error_objects(
     async def body() -> None:
         api, anonymous = client("a"), client("anonymous")
         quoted = urllib.parse.quote(malformed, safe="")
-        response = {
+        cases: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
             "non-UUID chat id": lambda: stop(api, malformed),
             "unknown chat": lambda: stop(api, unknown),
             "foreign chat": lambda: stop(api, chats["b"].chat_id),
@@ -459,8 +459,8 @@ def test_error_bodies_are_json_error_objects(
             "message without a body": lambda: api.request("POST", "/api/chat", json_body={}),
             "resume a non-UUID chat": lambda: api.request("GET", f"/api/chat/{quoted}/stream"),
             "unknown session": lambda: api.request("GET", f"/api/sessions/{unknown}/chats"),
-        }[case]
-        result = await response()
+        }
+        result = await cases[case]()
         expect(result.status_code >= 400, f"{case}: an error status", result)
         expect_error_body(result)
 

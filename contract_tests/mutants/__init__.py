@@ -115,6 +115,7 @@ MUTANTS: dict[str, Mutant] = {
     ]
 }
 
+# Short answers keep the suite fast; still several chunks apart, so a stop lands mid-answer.
 IN_PROCESS_CONFIG = Config(stream_pace=0.05, stop_timeout=2.0)
 
 

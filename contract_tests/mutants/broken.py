@@ -137,8 +137,7 @@ class _JsonRewriter:
         async def buffered_send(message: Message) -> None:
             nonlocal start
             if message["type"] == "http.response.start":
-                headers = dict(message.get("headers", []))
-                if headers.get(b"content-type", b"").startswith(b"application/json"):
+                if dict(message.get("headers", [])).get(b"content-type", b"").startswith(b"application/json"):
                     start = message
                     return
             elif message["type"] == "http.response.body" and start is not None:
@@ -149,7 +148,7 @@ class _JsonRewriter:
                     scope, start["status"], json.loads(b"".join(chunks))
                 )
                 payload = json.dumps(body).encode()
-                headers = [
+                headers: list[tuple[bytes, bytes]] = [
                     (k, v)
                     for k, v in start.get("headers", [])
                     if k not in (b"content-type", b"content-length")

@@ -198,7 +198,8 @@ def validate_seed(data: Any, *, source: str = "seed") -> Seed:
         raise SeedError(f"{source}: {where}: {error.message}")
     for fault in _duplicates(data):
         raise SeedError(f"{source}: {fault}")
-    return data
+    seed: Seed = data
+    return seed
 
 
 def _uuid_format_checker() -> jsonschema.FormatChecker:

@@ -100,7 +100,7 @@ def _all_paths(document: Document, admin_document: Document) -> Document:
     return {"paths": {**document.get("paths", {}), **admin_paths}}
 
 
-class MockApp(AsyncApp):
+class MockApp(AsyncApp):  # type: ignore[misc]  # Connexion ships no type information
     """The mock's Connexion app, with its state: `runtime.service` and `runtime.journal`."""
 
     runtime: Runtime

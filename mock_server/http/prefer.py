@@ -144,7 +144,8 @@ class ResponseCatalogue:
         return Chosen(code, headers, json.dumps(body).encode())
 
     def _resolve(self, node: dict[str, Any]) -> dict[str, Any]:
-        return deref(self.document, node)
+        resolved: dict[str, Any] = deref(self.document, node)
+        return resolved
 
     def _example(self, schema: dict[str, Any], name: str = "") -> Any:
         """A value valid for `schema`, preferring the schema's own examples."""

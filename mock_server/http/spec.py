@@ -29,7 +29,10 @@ Document = dict[str, Any]
 
 def read_yaml(path: Path) -> Document:
     with path.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        document = yaml.safe_load(fh)
+    if not isinstance(document, dict):
+        raise ValueError(f"{path}: not an OpenAPI document (a YAML mapping)")
+    return document
 
 
 @functools.cache

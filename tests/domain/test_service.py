@@ -1,0 +1,212 @@
+"""The chat service on its own: the stop's order of checks, its outcomes and races, without HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from mock_server.domain import errors
+from mock_server.domain.generation import Generations
+from mock_server.domain.models import Account, Chat, Fault, RunStatus, is_claim, new_id
+from mock_server.domain.service import ChatService
+from mock_server.domain.store import MemoryStore
+
+A = Account(id="artist-a", api_keys=("key-a",))
+B = Account(id="artist-b", api_keys=("key-b",))
+PACE = 0.02
+STOP_TIMEOUT = 0.3
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[ChatService]:
+    store = MemoryStore()
+    service = ChatService(store, Generations(store, pace=PACE, stop_timeout=STOP_TIMEOUT))
+    await service.add_account(A)
+    await service.add_account(B)
+    yield service
+    await service.close()
+
+
+async def new_chat(service: ChatService, account: Account = A) -> Chat:
+    _, chat = await service.create_session(account, title="test")
+    return chat
+
+
+def user_message(text: str) -> dict[str, object]:
+    return {"id": new_id(), "role": "user", "parts": [{"type": "text", "text": text}]}
+
+
+async def generating(service: ChatService, account: Account = A, **options: object) -> Chat:
+    """A chat of `account` with a long generation running."""
+    chat = await new_chat(service, account)
+    await service.generate(chat.id, "one two three " * 50, repeat=True, fault=options.get("fault"))
+    return chat
+
+
+async def active_stream(service: ChatService, chat: Chat) -> str | None:
+    stored = await service.store.get_chat(chat.id)
+    assert stored is not None
+    return stored.active_stream_id
+
+
+# Identity and the order of checks
+
+
+async def test_an_unknown_key_is_unauthenticated(service: ChatService):
+    assert await service.authenticate("key-a") == A
+    with pytest.raises(errors.UnknownCredentials):
+        await service.authenticate("nope")
+
+
+async def test_a_non_uuid_chat_id_is_invalid_before_any_lookup(service: ChatService):
+    with pytest.raises(errors.InvalidUUID, match="chatId must be a valid UUID"):
+        await service.stop(A, "not-a-uuid")
+
+
+async def test_an_unknown_chat_is_not_found(service: ChatService):
+    with pytest.raises(errors.ChatNotFound):
+        await service.stop(A, new_id())
+
+
+async def test_a_foreign_chat_is_forbidden_and_keeps_generating(service: ChatService):
+    chat = await generating(service, B)
+    run_id = await active_stream(service, chat)
+    with pytest.raises(errors.Forbidden):
+        await service.stop(A, chat.id)
+    assert await active_stream(service, chat) == run_id
+    run = await service.store.get_run(run_id or "")
+    assert run is not None and run.status is RunStatus.RUNNING
+
+
+# Stop outcomes
+
+
+async def test_stop_with_nothing_running_is_false_every_time(service: ChatService):
+    chat = await new_chat(service)
+    assert [await service.stop(A, chat.id) for _ in range(3)] == [False, False, False]
+
+
+async def test_stop_of_a_running_generation_is_true_once_then_false(service: ChatService):
+    chat = await generating(service)
+    run_id = await active_stream(service, chat)
+    assert await service.stop(A, chat.id) is True
+    assert await service.stop(A, chat.id) is False
+    assert await active_stream(service, chat) is None
+    run = await service.store.get_run(run_id or "")
+    assert run is not None and run.status is RunStatus.CANCELLED
+
+
+async def test_concurrent_stops_have_exactly_one_winner(service: ChatService):
+    chat = await generating(service)
+    results = await asyncio.gather(*(service.stop(A, chat.id) for _ in range(20)))
+    assert results.count(True) == 1
+    assert await active_stream(service, chat) is None
+
+
+async def test_a_stop_between_claim_and_start_releases_the_chat(service: ChatService):
+    chat = await new_chat(service)
+    claim = "pending-test"
+    assert await service.store.swap_active_stream(chat.id, None, claim)
+    assert is_claim(claim)
+    assert await service.stop(A, chat.id) is True
+    with pytest.raises(errors.ChatBusy, match="stopped before its response started"):
+        await service.generations.start(chat.id, claim, "late")
+    assert await active_stream(service, chat) is None
+
+
+async def test_a_failing_cancel_is_stop_failed_and_the_chat_stays_generating(service: ChatService):
+    chat = await generating(service, fault=Fault.CANCEL_FAILS)
+    run_id = await active_stream(service, chat)
+    with pytest.raises(errors.StopFailed):
+        await service.stop(A, chat.id)
+    assert await active_stream(service, chat) == run_id
+
+
+async def test_a_generation_that_ignores_cancel_times_the_stop_out(service: ChatService):
+    chat = await generating(service, fault=Fault.IGNORE_CANCEL)
+    run_id = await active_stream(service, chat)
+    with pytest.raises(errors.StopTimedOut):
+        await service.stop(A, chat.id)
+    assert await active_stream(service, chat) == run_id
+
+
+async def test_a_stopped_answer_keeps_what_was_said(service: ChatService):
+    chat = await generating(service)
+    await asyncio.sleep(PACE * 6)
+    await service.stop(A, chat.id)
+    _, messages = await service.session_chat(A, chat.session_id, chat.id)
+    [answer] = messages
+    assert answer["role"] == "assistant"
+    assert answer["metadata"] == {"status": "cancelled"}
+    assert answer["parts"][0]["text"].startswith("one two")
+
+
+# Sending and resuming
+
+
+async def test_a_busy_chat_refuses_a_second_message(service: ChatService):
+    chat = await new_chat(service)
+    await service.send(A, chat.session_id, chat.id, [user_message("first")])
+    with pytest.raises(errors.ChatBusy, match="Another workflow is already running"):
+        await service.send(A, chat.session_id, chat.id, [user_message("second")])
+
+
+async def test_after_a_stop_the_chat_accepts_a_new_message(service: ChatService):
+    chat = await new_chat(service)
+    await service.send(A, chat.session_id, chat.id, [user_message("first")])
+    await asyncio.sleep(PACE * 6)
+    assert await service.stop(A, chat.id) is True
+    _, chunks = await service.send(A, chat.session_id, chat.id, [user_message("second")])
+    received = [chunk async for chunk in chunks]
+    assert received[0]["type"] == "start"
+    assert received[-1] == {"type": "finish"}
+    assert await active_stream(service, chat) is None
+    _, messages = await service.session_chat(A, chat.session_id, chat.id)
+    assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
+
+
+async def test_a_sent_message_streams_until_finish_and_frees_the_chat(service: ChatService):
+    chat = await new_chat(service)
+    _, chunks = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
+    types = [chunk["type"] async for chunk in chunks]
+    assert types[:3] == ["start", "start-step", "text-start"]
+    assert types[-3:] == ["text-end", "finish-step", "finish"]
+    assert await active_stream(service, chat) is None
+
+
+async def test_resume_is_none_when_nothing_runs_and_replays_from_an_index(service: ChatService):
+    chat = await new_chat(service)
+    assert await service.resume(A, chat.id, 0) is None
+    run_id, _ = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
+    resumed = await service.resume(A, chat.id, 1)
+    assert resumed is not None and resumed.run_id == run_id
+    first = await anext(resumed.chunks)
+    assert first == {"type": "start-step"}
+    with pytest.raises(errors.InvalidInput):
+        await service.resume(A, chat.id, -1)
+
+
+# Sessions and chats
+
+
+async def test_creating_a_chat_is_idempotent_on_its_id(service: ChatService):
+    chat = await new_chat(service)
+    assert await service.create_chat(A, chat.session_id, chat.id) == chat
+    _, other = await service.create_session(A)
+    with pytest.raises(errors.Conflict, match="Chat ID conflict"):
+        await service.create_chat(A, other.session_id, chat.id)
+    with pytest.raises(errors.InvalidInput, match="Invalid chat id"):
+        await service.create_chat(A, chat.session_id, "nope")
+
+
+async def test_state_shows_each_chat_and_its_generation(service: ChatService):
+    chat = await generating(service)
+    [account_a, account_b] = sorted(await service.state(), key=lambda view: view.account.id)
+    assert account_a.account == A and account_b.sessions == ()
+    [session] = account_a.sessions
+    [view] = session.chats
+    assert view.chat.id == chat.id
+    assert view.generation is not None
+    assert view.generation.run.status is RunStatus.RUNNING

@@ -1,0 +1,223 @@
+"""What every `ChatStore` must do, written once against the interface and run on each store.
+
+A new backend passes when it is added to `STORES`; nothing else here may name an implementation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from mock_server.domain.models import Account, Chat, Run, RunStatus, Session, new_id
+from mock_server.domain.store import ChatStore, MemoryStore
+
+STORES: dict[str, Callable[[], ChatStore]] = {"memory": MemoryStore}
+RACERS = 50
+
+
+@pytest.fixture(params=sorted(STORES))
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[ChatStore]:
+    store = STORES[request.param]()
+    yield store
+    await store.clear()
+
+
+async def a_chat(store: ChatStore, account_id: str = "acct") -> Chat:
+    session = Session(id=new_id(), account_id=account_id, title="s")
+    await store.add_session(session)
+    return await store.add_chat(Chat(id=new_id(), session_id=session.id))
+
+
+async def a_run(store: ChatStore, chat: Chat | None = None) -> Run:
+    chat = chat or await a_chat(store)
+    run = Run(id=f"run_{new_id()}", chat_id=chat.id, message_id=new_id(), text="hello")
+    await store.add_run(run)
+    return run
+
+
+async def collect(chunks: AsyncIterator[dict[str, object]]) -> list[dict[str, object]]:
+    return [chunk async for chunk in chunks]
+
+
+# Accounts, sessions, chats, messages
+
+
+async def test_a_key_finds_its_account_and_an_unknown_key_none(store: ChatStore):
+    account = Account(id="a", api_keys=("k1", "k2"))
+    await store.add_account(account)
+    assert await store.account_for_key("k1") == account
+    assert await store.account_for_key("k2") == account
+    assert await store.account_for_key("k3") is None
+    assert await store.accounts() == [account]
+
+
+async def test_sessions_are_listed_per_account(store: ChatStore):
+    mine = Session(id=new_id(), account_id="a", title="mine")
+    theirs = Session(id=new_id(), account_id="b", title="theirs")
+    await store.add_session(mine)
+    await store.add_session(theirs)
+    assert await store.get_session(mine.id) == mine
+    assert await store.get_session(new_id()) is None
+    assert await store.sessions("a") == [mine]
+
+
+async def test_adding_a_chat_twice_keeps_the_first(store: ChatStore):
+    first = await a_chat(store)
+    other_session = Session(id=new_id(), account_id="acct", title="other")
+    await store.add_session(other_session)
+    again = await store.add_chat(Chat(id=first.id, session_id=other_session.id, title="second"))
+    assert again == first
+    assert await store.get_chat(first.id) == first
+    assert await store.chats(first.session_id) == [first]
+    assert await store.chats(other_session.id) == []
+
+
+async def test_messages_keep_their_order_and_an_answer_stamps_the_chat(store: ChatStore):
+    chat = await a_chat(store)
+    question = {"id": "m1", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+    answer = {"id": "m2", "role": "assistant", "parts": [{"type": "text", "text": "hello"}]}
+    await store.append_message(chat.id, question)
+    assert (await store.get_chat(chat.id)).last_assistant_message_at is None
+    await store.append_message(chat.id, answer)
+    assert await store.messages(chat.id) == [question, answer]
+    assert (await store.get_chat(chat.id)).last_assistant_message_at is not None
+
+
+async def test_a_caller_cannot_change_stored_messages(store: ChatStore):
+    chat = await a_chat(store)
+    await store.append_message(chat.id, {"id": "m1", "role": "user", "parts": []})
+    (await store.messages(chat.id)).clear()
+    assert len(await store.messages(chat.id)) == 1
+
+
+# The active stream: compare-and-set
+
+
+async def test_swap_sets_the_active_stream_only_from_the_expected_value(store: ChatStore):
+    chat = await a_chat(store)
+    assert await store.swap_active_stream(chat.id, None, "run-1")
+    assert not await store.swap_active_stream(chat.id, None, "run-2")
+    assert (await store.get_chat(chat.id)).active_stream_id == "run-1"
+
+
+async def test_release_clears_only_the_same_stream(store: ChatStore):
+    chat = await a_chat(store)
+    await store.swap_active_stream(chat.id, None, "run-1")
+    assert not await store.swap_active_stream(chat.id, "run-0", None)
+    assert (await store.get_chat(chat.id)).active_stream_id == "run-1"
+    assert await store.swap_active_stream(chat.id, "run-1", None)
+    assert (await store.get_chat(chat.id)).active_stream_id is None
+
+
+async def test_swap_on_an_unknown_chat_is_refused(store: ChatStore):
+    assert not await store.swap_active_stream(new_id(), None, "run-1")
+
+
+async def test_concurrent_releases_have_exactly_one_winner(store: ChatStore):
+    chat = await a_chat(store)
+    await store.swap_active_stream(chat.id, None, "run-1")
+    results = await asyncio.gather(*(store.swap_active_stream(chat.id, "run-1", None) for _ in range(RACERS)))
+    assert results.count(True) == 1
+
+
+async def test_concurrent_claims_have_exactly_one_winner(store: ChatStore):
+    chat = await a_chat(store)
+    results = await asyncio.gather(
+        *(store.swap_active_stream(chat.id, None, f"claim-{i}") for i in range(RACERS))
+    )
+    assert results.count(True) == 1
+
+
+# Runs: the chunk log
+
+
+async def test_append_chunk_returns_the_new_length(store: ChatStore):
+    run = await a_run(store)
+    assert await store.chunk_count(run.id) == 0
+    assert await store.append_chunk(run.id, {"type": "start"}) == 1
+    assert await store.append_chunk(run.id, {"type": "start-step"}) == 2
+    assert await store.chunk_count(run.id) == 2
+    assert await store.get_run(run.id) == run
+
+
+async def test_follow_from_an_index_yields_the_rest_then_waits_until_finished(store: ChatStore):
+    run = await a_run(store)
+    for index in range(3):
+        await store.append_chunk(run.id, {"type": "text-delta", "delta": str(index)})
+    follower = asyncio.create_task(collect(store.follow_chunks(run.id, 1)))
+    await asyncio.sleep(0.05)
+    assert not follower.done(), "a follower ends only when the run has finished"
+    await store.append_chunk(run.id, {"type": "text-delta", "delta": "3"})
+    await store.finish_run(run.id, RunStatus.COMPLETED)
+    chunks = await asyncio.wait_for(follower, 2)
+    assert [c["delta"] for c in chunks] == ["1", "2", "3"]
+
+
+async def test_every_follower_sees_every_chunk(store: ChatStore):
+    run = await a_run(store)
+    followers = [asyncio.create_task(collect(store.follow_chunks(run.id))) for _ in range(5)]
+    await asyncio.sleep(0)
+    for index in range(10):
+        await store.append_chunk(run.id, {"type": "text-delta", "delta": str(index)})
+    await store.finish_run(run.id, RunStatus.CANCELLED)
+    for chunks in await asyncio.wait_for(asyncio.gather(*followers), 2):
+        assert [c["delta"] for c in chunks] == [str(i) for i in range(10)]
+
+
+async def test_following_a_finished_run_replays_its_log(store: ChatStore):
+    run = await a_run(store)
+    await store.append_chunk(run.id, {"type": "start"})
+    await store.finish_run(run.id, RunStatus.COMPLETED)
+    assert await asyncio.wait_for(collect(store.follow_chunks(run.id)), 2) == [{"type": "start"}]
+    assert await asyncio.wait_for(collect(store.follow_chunks(run.id, 5)), 2) == []
+
+
+# Runs: finishing and cancelling
+
+
+async def test_wait_finished_gives_the_terminal_status(store: ChatStore):
+    run = await a_run(store)
+    waiter = asyncio.create_task(store.wait_finished(run.id, 2))
+    await asyncio.sleep(0)
+    await store.finish_run(run.id, RunStatus.CANCELLED)
+    assert await waiter is RunStatus.CANCELLED
+    assert (await store.get_run(run.id)).status is RunStatus.CANCELLED
+
+
+async def test_wait_finished_is_none_when_the_run_outlasts_the_timeout(store: ChatStore):
+    run = await a_run(store)
+    assert await store.wait_finished(run.id, 0.05) is None
+
+
+async def test_only_the_first_cancel_request_is_first(store: ChatStore):
+    run = await a_run(store)
+    assert not await store.wait_cancel_requested(run.id, 0.01)
+    assert await store.request_cancel(run.id)
+    assert not await store.request_cancel(run.id)
+    assert await store.wait_cancel_requested(run.id, 0.01)
+
+
+async def test_a_waiting_run_learns_of_a_cancel_at_once(store: ChatStore):
+    run = await a_run(store)
+    waiter = asyncio.create_task(store.wait_cancel_requested(run.id, 5))
+    await asyncio.sleep(0)
+    await store.request_cancel(run.id)
+    assert await asyncio.wait_for(waiter, 1)
+
+
+async def test_concurrent_cancels_have_exactly_one_first(store: ChatStore):
+    run = await a_run(store)
+    results = await asyncio.gather(*(store.request_cancel(run.id) for _ in range(RACERS)))
+    assert results.count(True) == 1
+
+
+async def test_clear_forgets_everything(store: ChatStore):
+    await store.add_account(Account(id="a", api_keys=("k",)))
+    run = await a_run(store)
+    await store.clear()
+    assert await store.accounts() == []
+    assert await store.account_for_key("k") is None
+    assert await store.get_chat(run.chat_id) is None
+    assert await store.get_run(run.id) is None
