@@ -1,31 +1,37 @@
-"""A client of the stop contract that checks every response it reads against the served spec.
+"""A client of the stop contract that checks every response it reads against the contract's document.
 
-It reaches chats only through the public lifecycle (`POST /api/sessions`, `POST /api/chat`), so it
-works against any implementation given an API key.
+It reaches chats through the public lifecycle (`POST /api/sessions`, `POST /api/chat`), so it works
+against any implementation given an API key; every request goes through the run's `Outgoing`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import shlex
+import json as jsonlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from httpx_sse import aconnect_sse
+from httpx_sse import EventSource
 
 from contract_tests.conformance import SpecConformance
+from contract_tests.outgoing import Outgoing, curl_for, server_faults
+from contract_tests.violations import Violation, ViolationError, describe_response
 
 DONE = "[DONE]"
 
 
+class SetupUnavailable(Exception):
+    """The target cannot provide what a rule needs set up (a rule is then NOT CHECKED, with this reason)."""
+
+
 @dataclass(frozen=True)
 class ChatRef:
-    session_id: str
+    session_id: str | None
+    """None for a chat given by id (`--chat`): its state cannot be read without its session."""
     chat_id: str
 
 
@@ -48,39 +54,37 @@ class StreamLog:
         return [c.get("type", "?") for c in self.chunks]
 
 
-def curl_for(request: httpx.Request) -> str:
-    """A curl command line that sends `request` again."""
-    parts = ["curl", "-sS", "-X", request.method]
-    for name, value in request.headers.items():
-        if name.lower() not in (
-            "host",
-            "content-length",
-            "accept-encoding",
-            "connection",
-            "user-agent",
-            "accept",
-        ):
-            parts += ["-H", f"{name}: {value}"]
-    if request.content:
-        parts += ["--data-raw", request.content.decode(errors="replace")]
-    parts.append(str(request.url))
-    return shlex.join(parts)
-
-
 def user_message(text: str, message_id: str = "user-1") -> dict[str, Any]:
     return {"id": message_id, "role": "user", "parts": [{"type": "text", "text": text}]}
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The response's JSON, or a violation saying the answer is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise ViolationError(
+            Violation("the answer is not JSON", curl_for(response.request), describe_response(response))
+        ) from None
 
 
 class RecoupClient:
     def __init__(
         self,
-        http: httpx.AsyncClient,
+        outgoing: Outgoing | httpx.AsyncClient,
         api_key: str | None,
         conformance: SpecConformance | None = None,
     ) -> None:
-        self.http = http
+        if isinstance(outgoing, httpx.AsyncClient):
+            outgoing = Outgoing(outgoing, timeout=outgoing.timeout.read or 30.0)
+        self.outgoing = outgoing
         self.api_key = api_key
         self.conformance = conformance
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The underlying client, for requests no well-behaved client sends (still checked as legal)."""
+        return self.outgoing.http
 
     def auth_headers(self) -> dict[str, str]:
         return {"x-api-key": self.api_key} if self.api_key else {}
@@ -92,84 +96,111 @@ class RecoupClient:
         *,
         headers: dict[str, str] | None = None,
         json_body: Any = None,
+        content: bytes | None = None,
         authenticate: bool = True,
-        **kwargs: Any,
+        validate: bool = True,
     ) -> httpx.Response:
+        """Send and read one request; unless `validate` is off, its answer must keep the document."""
         all_headers = {**(self.auth_headers() if authenticate else {}), **(headers or {})}
-        response = await self.http.request(method, path, headers=all_headers, json=json_body, **kwargs)
-        self.check(response)
+        response = await self.outgoing.request(
+            method, path, headers=all_headers, json=json_body, content=content
+        )
+        if validate:
+            self.check(response)
         return response
 
     def check(self, response: httpx.Response) -> None:
-        if self.conformance is not None:
-            try:
-                self.conformance.check(response)
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}\nReproduce with:\n{curl_for(response.request)}") from exc
+        if self.conformance is None:
+            return
+        try:
+            self.conformance.check(response)
+        except AssertionError as exc:
+            violation = Violation(str(exc), curl_for(response.request), describe_response(response))
+            raise ViolationError(violation) from exc
 
     async def create_chat(self, title: str = "contract") -> ChatRef:
-        response = await self.request("POST", "/api/sessions", json_body={"title": title})
-        assert response.status_code == 200, f"cannot create a session: {response.text}"
-        body = response.json()
+        """A new chat of this account, through `POST /api/sessions` (`SetupUnavailable` when refused)."""
+        response = await self.request("POST", "/api/sessions", json_body={"title": title}, validate=False)
+        if response.status_code != 200:
+            raise SetupUnavailable(f"POST /api/sessions answered {response.status_code}, not a new chat")
+        self.check(response)
+        body = json_body(response)
         return ChatRef(body["session"]["id"], body["chat"]["id"])
+
+    async def chat_state(self, chat: ChatRef) -> dict[str, Any]:
+        assert chat.session_id is not None, "the state of a chat given by id cannot be read"
+        response = await self.request("GET", f"/api/sessions/{chat.session_id}/chats/{chat.chat_id}")
+        if response.status_code != 200:
+            raise ViolationError(
+                Violation(
+                    "the owner reads its own chat: expected 200",
+                    curl_for(response.request),
+                    describe_response(response),
+                )
+            )
+        state: dict[str, Any] = json_body(response)
+        return state
 
     async def stop(self, chat_id: str, **kwargs: Any) -> httpx.Response:
         return await self.request("POST", f"/api/chat/{chat_id}/stop", **kwargs)
 
-    async def chat_state(self, chat: ChatRef) -> dict[str, Any]:
-        response = await self.request("GET", f"/api/sessions/{chat.session_id}/chats/{chat.chat_id}")
-        assert response.status_code == 200, response.text
-        state: dict[str, Any] = response.json()
-        return state
-
     def send_body(self, chat: ChatRef, text: str) -> dict[str, Any]:
-        return {
-            "sessionId": chat.session_id,
-            "chatId": chat.chat_id,
-            "messages": [user_message(text)],
-        }
+        return {"sessionId": chat.session_id, "chatId": chat.chat_id, "messages": [user_message(text)]}
 
     async def send(self, chat: ChatRef, text: str) -> httpx.Response:
         """Send a message and read the whole answer (or the error)."""
         return await self.request("POST", "/api/chat", json_body=self.send_body(chat, text))
 
+    async def wait_streaming(self, chat: ChatRef) -> None:
+        """Wait, at most the run's timeout, until the chat reports a running response."""
+        deadline = time.monotonic() + self.outgoing.timeout
+        while not (await self.chat_state(chat))["isStreaming"]:
+            if time.monotonic() > deadline:
+                raise ViolationError(
+                    Violation(f"the chat never reported isStreaming within {self.outgoing.timeout:g} s")
+                )
+            await asyncio.sleep(0.01)
+
     @contextlib.asynccontextmanager
     async def streaming(
-        self, method: str, path: str, **kwargs: Any
+        self, method: str, path: str, *, json: Any = None, headers: dict[str, str] | None = None
     ) -> AsyncIterator[tuple[StreamLog, AsyncIterator[dict[str, Any]]]]:
         """Open an SSE request; yield its log and an iterator that fills the log as events come."""
-        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
-        async with aconnect_sse(self.http, method, path, headers=headers, **kwargs) as source:
-            response = source.response
-            log = StreamLog(response.status_code, response.headers)
+        all_headers = {**self.auth_headers(), **(headers or {})}
+        request = self.outgoing.build(method, path, headers=all_headers, json=json)
+        response = await self.outgoing.send(request, stream=True)
+        log = StreamLog(response.status_code, response.headers)
 
-            async def chunks() -> AsyncIterator[dict[str, Any]]:
+        async def chunks() -> AsyncIterator[dict[str, Any]]:
+            with server_faults(request, self.outgoing.timeout):
                 if response.status_code != 200:
                     await response.aread()
                     self.check(response)
                     return
-                async for event in source.aiter_sse():
+                async for event in EventSource(response).aiter_sse():
                     log.arrivals.append(time.monotonic())
                     if event.data == DONE:
                         log.done = True
                         continue
-                    chunk = json.loads(event.data)
+                    try:
+                        chunk = jsonlib.loads(event.data)
+                    except ValueError:
+                        raise ViolationError(
+                            Violation(f"a stream event is not JSON: {event.data[:200]!r}", curl_for(request))
+                        ) from None
                     log.chunks.append(chunk)
                     yield chunk
-                log.ended_at = time.monotonic()
+            log.ended_at = time.monotonic()
 
+        try:
             yield log, chunks()
+        finally:
+            await response.aclose()
 
-    async def read_stream(self, method: str, path: str, **kwargs: Any) -> StreamLog:
-        async with self.streaming(method, path, **kwargs) as (log, chunks):
+    async def read_stream(
+        self, method: str, path: str, *, json: Any = None, headers: dict[str, str] | None = None
+    ) -> StreamLog:
+        async with self.streaming(method, path, json=json, headers=headers) as (log, chunks):
             async for _ in chunks:
                 pass
         return log
-
-    async def wait_streaming(self, chat: ChatRef, timeout: float = 5.0) -> None:
-        """Wait until the chat reports a running response."""
-        deadline = time.monotonic() + timeout
-        while not (await self.chat_state(chat))["isStreaming"]:
-            if time.monotonic() > deadline:
-                raise AssertionError("the chat never started streaming")
-            await asyncio.sleep(0.01)

@@ -59,6 +59,11 @@ class Suite:
             self._target = Target(self.options).open()
         return self._target
 
+    @property
+    def opened_target(self) -> Target | None:
+        """The target if a test has connected to it (the report must not connect just to print)."""
+        return self._target
+
     def close(self) -> None:
         if self._target is not None:
             self._target.close()

@@ -1,37 +1,35 @@
 """The implementation under test: the mock in-process (default) or any server at a base URL.
 
-A `Target` owns one event loop on a thread of its own. Every request of the suite, whether from a
-Hypothesis property (async, via `run`) or from Schemathesis (sync `requests`, via `requests_session`),
-is made on that loop, so a generation started by one request keeps running for the next, exactly as
-on a server. In-process, the app is called through `StreamingASGITransport`: no socket, no port, and
-streams arrive chunk by chunk.
+A `Target` owns one event loop on a thread of its own and one `Outgoing` (the only way a request
+leaves the suite). Every request, whether from a Hypothesis rule (async, via `run`) or from
+Schemathesis (through `schemathesis_app`, probes included), is made on that loop, so a generation
+started by one request keeps running for the next, exactly as on a server. In-process, the app is
+called through `StreamingASGITransport`: no socket, no port, and streams arrive chunk by chunk.
 """
 
 from __future__ import annotations
 
-import io
-import os
+import copy
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from typing import Any, TypeVar
 from wsgiref.util import request_uri
 
 import httpx
-import requests
-import requests.adapters
-import urllib3
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from contract_tests.asgi import StreamingASGITransport
 from contract_tests.client import RecoupClient
 from contract_tests.conformance import SpecConformance
+from contract_tests.options import DEFAULT_TIMEOUT
+from contract_tests.outgoing import Outgoing, curl_for, header_problem, server_faults
 
 T = TypeVar("T")
 
-ENV_BASE_URL = "RECOUP_CONTRACT_BASE_URL"
 ENV_API_KEY = "RECOUP_CONTRACT_API_KEY"
 ENV_OTHER_API_KEY = "RECOUP_CONTRACT_OTHER_API_KEY"
 
@@ -46,10 +44,15 @@ IN_PROCESS_SEED: dict[str, Any] = {
         {"id": "artist-b", "api_keys": [IN_PROCESS_OTHER_API_KEY]},
     ]
 }
+STOP_PATH = "/api/chat/{chatId}/stop"
+# Event streams may never end; like Schemathesis's own clients, read this many events at most.
+MAX_STREAM_EVENTS = 20
+# Curl lines of the last Schemathesis requests, by test case id, for the report.
+JOURNAL_SIZE = 2000
 
 
 class TargetError(RuntimeError):
-    """The target cannot be checked at all (unreachable, keys missing, no spec)."""
+    """The target cannot be checked at all (unreachable, keys missing, an unknown mutant)."""
 
 
 @dataclass(frozen=True)
@@ -58,21 +61,16 @@ class TargetOptions:
     """None checks the mock in-process."""
     api_key: str | None = None
     other_api_key: str | None = None
+    contract: str = "served"
+    """'served' (the full served document) or 'published' (the published stop document alone)."""
+    chat: str | None = None
+    """An idle chat of account A, so stop rules need no lifecycle to find one."""
+    other_chat: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
     generation: bool = True
-    """False skips (and reports) every property that needs a running generation."""
+    """False skips (and reports) every rule that needs a running generation."""
     mutant: str | None = None
     """In-process only: check a deliberately broken mock (see `contract_tests.mutants`)."""
-    timeout: float = 30.0
-
-    @classmethod
-    def from_env(cls, **overrides: Any) -> TargetOptions:
-        values: dict[str, Any] = {
-            "base_url": os.environ.get(ENV_BASE_URL) or None,
-            "api_key": os.environ.get(ENV_API_KEY) or None,
-            "other_api_key": os.environ.get(ENV_OTHER_API_KEY) or None,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
 
     @property
     def in_process(self) -> bool:
@@ -98,11 +96,59 @@ class TargetOptions:
     def url(self) -> str:
         return (self.base_url or IN_PROCESS_BASE_URL).rstrip("/")
 
+    def validate(self) -> None:
+        """Raise `TargetError` for options that cannot work together."""
+        for flag, key in (("--api-key", self.key_a), ("--other-api-key", self.key_b)):
+            problem = header_problem("x-api-key", key)
+            if problem is not None:
+                raise TargetError(f"{flag} cannot be sent in a header: {problem}")
+        if self.mutant and not self.in_process:
+            raise TargetError("--mutant checks the in-process mock; it cannot be combined with --base-url")
+        if self.chat and self.chat == self.other_chat:
+            raise TargetError("--chat and --other-chat must be chats of two different accounts")
+        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
+            raise TargetError(f"--base-url {self.base_url!r} is not an http:// or https:// URL")
+
     def describe(self) -> str:
         if self.in_process:
             suffix = f" (mutant {self.mutant})" if self.mutant else ""
             return f"the mock in-process{suffix}"
         return self.url
+
+
+def published_document() -> dict[str, Any]:
+    """The published stop document, with the 401 every secured operation of the service answers.
+
+    The published page leaves 401 out, yet the running service answers it (neither or both
+    credentials, an unknown key) and Schemathesis fails any undocumented status; without it, every
+    correct server would be blamed.
+    """
+    from mock_server.http.spec import UPSTREAM_SPEC_PATH, read_yaml
+
+    document = copy.deepcopy(read_yaml(UPSTREAM_SPEC_PATH))
+    operation = document["paths"][STOP_PATH]["post"]
+    operation.setdefault("operationId", "stopChat")
+    operation["responses"].setdefault(
+        "401",
+        {
+            "description": "Missing, doubled or unknown credentials (the running service's bodies)",
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {
+                            "status": {"type": "string", "enum": ["error"]},
+                            "error": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                        "anyOf": [{"required": ["error"]}, {"required": ["message"]}],
+                    }
+                }
+            },
+        },
+    )
+    return document
 
 
 @dataclass
@@ -112,13 +158,15 @@ class Target:
     options: TargetOptions
     document: dict[str, Any] = field(default_factory=dict)
     spec_source: str = ""
+    round_trip: float = 0.0
+    """Seconds of the fastest of a few cheap requests: what the network adds to any answer."""
+    counts: Counter[str] = field(default_factory=Counter)
+    """How much was checked: Schemathesis cases, rule examples and requests sent."""
+    journal: dict[str, str] = field(default_factory=dict)
+    """Curl lines of Schemathesis's requests by test case id (its failures name the case)."""
     _stack: ExitStack = field(default_factory=ExitStack)
     _portal: BlockingPortal | None = None
-    _app: Any = None
-    _runtime: Any = None
-    _http: httpx.AsyncClient | None = None
-    counts: Counter[str] = field(default_factory=Counter)
-    """How much was checked: Schemathesis cases, property examples and requests sent."""
+    _outgoing: Outgoing | None = None
 
     def open(self) -> Target:
         try:
@@ -130,28 +178,34 @@ class Target:
 
     def _open(self) -> Target:
         options = self.options
-        options.key_a, options.key_b  # noqa: B018 - fail early on missing keys
+        options.validate()
         self._portal = self._stack.enter_context(start_blocking_portal())
         if options.in_process:
-            self._app, self._runtime = self.run(self._build_app)
-            self._stack.callback(self.run, self._runtime.close)
-            transport: httpx.AsyncBaseTransport = StreamingASGITransport(self._app)
+            app, runtime = self.run(self._build_app)
+            self._stack.callback(self.run, runtime.close)
+            transport: httpx.AsyncBaseTransport = StreamingASGITransport(app)
         else:
-            transport = httpx.AsyncHTTPTransport(retries=1)
-        self._http = httpx.AsyncClient(
+            transport = httpx.AsyncHTTPTransport()
+        http = httpx.AsyncClient(
             transport=transport,
             base_url=options.url,
             timeout=options.timeout,
             follow_redirects=False,
             event_hooks={"request": [self._count_request]},
         )
-        self._stack.callback(self.run, self._http.aclose)
+        self._outgoing = Outgoing(http, options.timeout)
+        self._stack.callback(self.run, http.aclose)
         self.document, self.spec_source = self.run(self._load_document)
         self.conformance = SpecConformance(self.document)
         return self
 
     def close(self) -> None:
         self._stack.close()
+
+    @property
+    def outgoing(self) -> Outgoing:
+        assert self._outgoing is not None, "Target.open() first"
+        return self._outgoing
 
     async def _count_request(self, _request: httpx.Request) -> None:
         self.counts["requests"] += 1
@@ -160,25 +214,43 @@ class Target:
         # Built on the target's loop, so every asyncio object of the runtime belongs to it.
         from contract_tests.mutants import build_app
 
-        app, runtime = build_app(self.options.mutant, IN_PROCESS_SEED)
+        try:
+            app, runtime = build_app(self.options.mutant, IN_PROCESS_SEED)
+        except LookupError as exc:
+            raise TargetError(str(exc)) from None
         await runtime.start()
         return app, runtime
 
     async def _load_document(self) -> tuple[dict[str, Any], str]:
-        """The target's own `/openapi.json`, or the bundled contract when it serves none."""
+        """The contract to judge against; the round trip is measured on the way."""
+        served: Any = None
+        timings = []
+        for _ in range(3):
+            started = time.monotonic()
+            try:
+                response = await self.outgoing.http.get("/openapi.json")
+                served = response.json() if response.status_code == 200 else None
+            except httpx.TransportError as exc:
+                raise TargetError(f"cannot reach {self.options.url}: {exc or type(exc).__name__}") from exc
+            except ValueError:
+                served = None
+            timings.append(time.monotonic() - started)
+        self.round_trip = min(timings)
+        if self.options.contract == "published":
+            return published_document(), "the published stop document (openapi/upstream/stop-chat.yaml) + 401"
+        if isinstance(served, dict) and STOP_PATH in served.get("paths", {}):
+            return served, f"/openapi.json of {self.options.describe()}"
         from mock_server.http.spec import load_document
 
-        assert self._http is not None
-        try:
-            response = await self._http.get("/openapi.json")
-            document = response.json() if response.status_code == 200 else None
-        except httpx.TransportError as exc:
-            raise TargetError(f"cannot reach {self.options.url}: {exc}") from exc
-        except ValueError:
-            document = None
-        if isinstance(document, dict) and "/api/chat/{chatId}/stop" in document.get("paths", {}):
-            return document, f"/openapi.json of {self.options.describe()}"
         return load_document(), "the bundled contract (openapi/recoup-chat.yaml)"
+
+    def has_operation(self, method: str, path: str) -> bool:
+        return method.lower() in self.document.get("paths", {}).get(path, {})
+
+    @property
+    def accepts_bearer(self) -> bool:
+        schemes = self.document.get("components", {}).get("securitySchemes", {}).values()
+        return any(s.get("type") == "http" and s.get("scheme", "").lower() == "bearer" for s in schemes)
 
     def run(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run `fn(*args)` on the target's loop and return its result."""
@@ -187,26 +259,41 @@ class Target:
 
     def client(self, who: str = "a") -> RecoupClient:
         """A client acting as account `a`, account `b`, or `anonymous` (no credentials)."""
-        assert self._http is not None
         key = {"a": self.options.key_a, "b": self.options.key_b, "anonymous": None}[who]
-        return RecoupClient(self._http, key, self.conformance)
+        return RecoupClient(self.outgoing, key, self.conformance)
 
-    def wsgi_app(self) -> _WSGIBridge | None:
-        """For an in-process target, the app Schemathesis should call (None over HTTP)."""
-        return _WSGIBridge(_PortalAdapter(self)) if self.options.in_process else None
+    def with_options(self, **changes: Any) -> TargetOptions:
+        return replace(self.options, **changes)
 
-    def requests_session(self) -> requests.Session:
-        """A `requests` session for Schemathesis that reaches the target the way the suite does."""
-        session = requests.Session()
-        if not self.options.in_process:
-            session.hooks["response"].append(
-                lambda response, *args, **kwargs: self.counts.update(["requests"])
-            )
-        if self.options.in_process:
-            adapter = _PortalAdapter(self)
-            session.mount("http://", adapter)
-            session.mount("https://", adapter)
-        return session
+    def schemathesis_app(self) -> SchemathesisBridge:
+        """The app Schemathesis calls: every request it makes, probes included, goes through `Outgoing`."""
+        return SchemathesisBridge(self)
+
+    async def exchange(
+        self, method: str, url: str, headers: dict[str, str], body: bytes | None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """Send one Schemathesis request; an endless event stream is read up to `MAX_STREAM_EVENTS`."""
+        outgoing = self.outgoing
+        request = outgoing.build(method, url, headers=headers, content=body)
+        case_id = headers.get("x-schemathesis-testcaseid")
+        if case_id:
+            if len(self.journal) >= JOURNAL_SIZE:
+                self.journal.pop(next(iter(self.journal)))
+            self.journal[case_id] = curl_for(request)
+        response = await outgoing.send(request, stream=True)
+        try:
+            content = bytearray()
+            events = 0
+            is_stream = response.headers.get("content-type", "").startswith("text/event-stream")
+            with server_faults(request, outgoing.timeout):
+                async for chunk in response.aiter_raw():
+                    content += chunk
+                    events += chunk.count(b"\n\n")
+                    if is_stream and events >= MAX_STREAM_EVENTS:
+                        break
+        finally:
+            await response.aclose()
+        return response.status_code, list(response.headers.multi_items()), bytes(content)
 
 
 def _reason(status: int) -> str:
@@ -216,17 +303,16 @@ def _reason(status: int) -> str:
         return "Unknown"
 
 
-class _WSGIBridge:
-    """The in-process target as a WSGI app, for Schemathesis.
+class SchemathesisBridge:
+    """The target as a WSGI app, for Schemathesis.
 
     Schemathesis sends its own probes (the `ignored_auth` check re-sends a request without and with
-    wrong credentials) without the session it was given, so a `requests` session cannot keep them
-    in-process; a schema whose `app` is this bridge sends every request, probes included, through
-    the suite's own loop.
+    wrong credentials) without the session it was given, so only a schema whose `app` is this
+    bridge sends every request, probes included, through the suite's `Outgoing`.
     """
 
-    def __init__(self, adapter: _PortalAdapter) -> None:
-        self.adapter = adapter
+    def __init__(self, target: Target) -> None:
+        self.target = target
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         headers = {
@@ -239,55 +325,8 @@ class _WSGIBridge:
                 headers[name.replace("_", "-").lower()] = environ[name]
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else None
-        status, response_headers, content = self.adapter.target.run(
-            self.adapter._exchange, environ["REQUEST_METHOD"], request_uri(environ), headers, body
+        status, response_headers, content = self.target.run(
+            self.target.exchange, environ["REQUEST_METHOD"], request_uri(environ), headers, body
         )
         start_response(f"{status} {_reason(status)}", response_headers)
         return [content]
-
-
-# Event streams may never end; like Schemathesis's own clients, read this many events at most.
-MAX_STREAM_EVENTS = 20
-
-
-class _PortalAdapter(requests.adapters.HTTPAdapter):
-    """Sends `requests` calls through the target's httpx client on the target's loop."""
-
-    def __init__(self, target: Target) -> None:
-        super().__init__()
-        self.target = target
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        body = request.body.encode() if isinstance(request.body, str) else request.body
-        status, headers, content = self.target.run(
-            self._exchange, request.method or "GET", request.url or "", dict(request.headers), body
-        )
-        raw = urllib3.HTTPResponse(
-            body=io.BytesIO(content),
-            headers=urllib3.HTTPHeaderDict(headers),
-            status=status,
-            version=11,
-            preload_content=False,
-            decode_content=False,
-            request_method=request.method,
-        )
-        return self.build_response(request, raw)
-
-    async def _exchange(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        assert self.target._http is not None
-        http_request = self.target._http.build_request(method, url, headers=headers, content=body)
-        response = await self.target._http.send(http_request, stream=True)
-        try:
-            content = bytearray()
-            events = 0
-            is_stream = response.headers.get("content-type", "").startswith("text/event-stream")
-            async for chunk in response.aiter_raw():
-                content += chunk
-                events += chunk.count(b"\n\n")
-                if is_stream and events >= MAX_STREAM_EVENTS:
-                    break
-        finally:
-            await response.aclose()
-        return response.status_code, list(response.headers.multi_items()), bytes(content)

@@ -1,8 +1,10 @@
 """Schemathesis over every operation of the spec: each applicable built-in check on every response.
 
 Status codes, content types, schemas and headers conform; negative data is rejected and positive
-data accepted; auth is not ignored; unsupported methods get 405 with `Allow`; no server errors. The
-deep profile also runs the stateful phase, which chains calls through the spec's links.
+data accepted (with the statuses each operation documents); auth, for both credential schemes, is
+not ignored; unsupported methods get 405 with `Allow`; no server errors; and the suite's own
+single-response rules (`contract_tests.checks`). Only cases a real client can send as generated are
+sent. The deep profile also runs the stateful phase, which chains calls through the spec's links.
 """
 
 from __future__ import annotations
@@ -14,23 +16,51 @@ import pytest
 import schemathesis
 from schemathesis import BaseSchema
 from schemathesis.config import SchemathesisConfig
+from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.core.result import Ok
 from schemathesis.generation.stateful import run_state_machine_as_test
 
+from contract_tests import checks  # noqa: F401 - registers the suite's own checks with Schemathesis
+from contract_tests.outgoing import sendable
 from contract_tests.suite import Suite, current
+from contract_tests.violations import Violation, ViolationError
 
 # Operations that start a generation (skipped, and reported, with --no-generation).
 GENERATING_OPERATIONS = ("sendChatMessage",)
+# Statuses a valid request with valid credentials may get: never 400, 401 or a server error.
+_ACCEPTED = ("200", "201", "204", "403", "404", "409")
+
+
+def _operations_config(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per operation, the statuses that accept positive data: the ones it documents of `_ACCEPTED`."""
+    found = []
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            accepted = [code for code in operation["responses"] if code in _ACCEPTED]
+            found.append(
+                {
+                    "include-path": path,
+                    "include-method": method.upper(),
+                    "checks": {"positive_data_acceptance": {"expected-statuses": accepted}},
+                }
+            )
+    return found
 
 
 def schemathesis_config(suite: Suite) -> SchemathesisConfig:
     profile = suite.profile
+    target = suite.target
     phases: dict[str, Any] = {
         "examples": {"enabled": True},
         "coverage": {"enabled": True},
         "fuzzing": {"enabled": True},
         "stateful": {"enabled": profile.stateful},
     }
+    auth: dict[str, Any] = {"apiKeyAuth": {"api_key": suite.options.key_a}}
+    if target.accepts_bearer:
+        auth["bearerAuth"] = {"bearer": suite.options.key_a}
     data: dict[str, Any] = {
         "base-url": suite.options.url,
         "generation": {
@@ -41,7 +71,8 @@ def schemathesis_config(suite: Suite) -> SchemathesisConfig:
         },
         "phases": phases,
         "checks": {"enabled": True},
-        "auth": {"openapi": {"apiKeyAuth": {"api_key": suite.options.key_a}}},
+        "auth": {"openapi": auth},
+        "operations": _operations_config(target.document),
         "output": {"sanitization": {"enabled": False}},
         "request-timeout": suite.options.timeout,
         "suppress-health-check": ["too_slow", "filter_too_much", "large_base_example"],
@@ -57,17 +88,35 @@ TARGET = SUITE.target
 schema: BaseSchema = schemathesis.openapi.from_dict(TARGET.document, config=schemathesis_config(SUITE))
 if not SUITE.options.generation:
     schema = schema.exclude(operation_id=list(GENERATING_OPERATIONS))
-# In-process, Schemathesis calls the target as a WSGI app (probes included); over HTTP, a session.
-schema.app = TARGET.wsgi_app()
+# Every request Schemathesis makes, its own probes included, goes through the suite's `Outgoing`.
+schema.app = TARGET.schemathesis_app()
 CALL_KWARGS: dict[str, Any] = {"base_url": TARGET.options.url}
-if schema.app is None:
-    CALL_KWARGS["session"] = TARGET.requests_session()
+
+
+@schema.hook
+def filter_case(context: schemathesis.HookContext, case: schemathesis.Case[Any]) -> bool:
+    """Only cases a real client sends as generated: legal header values, no `.`/`..` path segments."""
+    headers = {str(k): str(v) for k, v in (case.headers or {}).items()}
+    segments = {str(v) for v in (case.path_parameters or {}).values()}
+    return sendable(headers) and not segments & {".", ".."}
+
+
+def _violation(failure: Failure, case: schemathesis.Case[Any]) -> Violation:
+    case_id = getattr(failure, "case_id", None) or case.id
+    curl = TARGET.journal.get(case_id) or case.as_curl_command(base_url=TARGET.options.url)
+    message = f"{failure.title}: {failure.message}".strip().rstrip(":")
+    return Violation(message, curl)
 
 
 @schema.parametrize()
 def test_every_operation_keeps_the_spec(case: schemathesis.Case[Any]) -> None:
     TARGET.counts["schemathesis cases"] += 1
-    case.call_and_validate(**CALL_KWARGS)
+    try:
+        case.call_and_validate(**CALL_KWARGS)
+    except FailureGroup as group:
+        raise ViolationError(*(_violation(f, case) for f in group.exceptions)) from group
+    except Failure as failure:
+        raise ViolationError(_violation(failure, case)) from failure
 
 
 def test_stateful_sequences_keep_the_spec() -> None:
@@ -83,6 +132,9 @@ def test_stateful_sequences_keep_the_spec() -> None:
         def validate_response(self, response: Any, case: schemathesis.Case[Any], **kwargs: Any) -> None:
             try:
                 super().validate_response(response, case, **kwargs)
+            except FailureGroup as group:
+                failures.append(ViolationError(*(_violation(f, case) for f in group.exceptions)))
+                raise
             except BaseException as exc:
                 failures.append(exc)
                 raise
@@ -110,6 +162,8 @@ def test_stateful_sequences_keep_the_spec() -> None:
 
 
 def test_generating_operations_are_checked() -> None:
+    if not TARGET.has_operation("post", "/api/chat"):
+        pytest.skip("the contract judged has no POST /api/chat")
     if not SUITE.options.generation:
         pytest.skip(f"--no-generation: {', '.join(GENERATING_OPERATIONS)} not exercised by Schemathesis")
     operations = {

@@ -17,6 +17,8 @@ from mock_server.http.app import create_app
 from mock_server.http.spec import ADMIN_SPEC_PATH, load_document
 from tests.loopback import serving
 
+pytest_plugins = ["pytester"]
+
 KEY_A = "key-a"
 KEY_B = "key-b"
 TEST_SEED = {

@@ -49,8 +49,6 @@ class NotExactlyOneCredential(Unauthenticated):
 class UnknownCredentials(Unauthenticated):
     """A credential was sent, but no account holds it."""
 
-    message = "Unauthorized"
-
 
 class Forbidden(DomainError):
     message = "Forbidden"

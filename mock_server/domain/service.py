@@ -172,15 +172,15 @@ class ChatService:
         repeat: bool = False,
         fault: Fault | None = None,
         prompt: Message | None = None,
-        busy: ChatBusy | None = None,
+        busy_message: str | None = None,
     ) -> Run:
         """Claim an idle chat, store `prompt` (a user message) if given, then start generating.
 
-        Raises `busy` (default `ChatBusy()`) when the chat is already claimed or generating.
+        Raises `ChatBusy` (with `busy_message`, if given) when the chat is already claimed or generating.
         """
         claim = new_claim()
         if not await self.store.swap_active_stream(chat_id, None, claim):
-            raise busy or ChatBusy()
+            raise ChatBusy(busy_message)
         if prompt is not None:
             await self.store.append_message(chat_id, prompt)
         return await self.generations.start(chat_id, claim, text, repeat=repeat, fault=fault)
@@ -231,8 +231,9 @@ class ChatService:
         chat = await self.store.get_chat(chat_id)
         if chat is None:
             raise ChatNotFound()
-        busy = ChatBusy("The chat is already generating")
-        return await self.start_generation(chat.id, text, repeat=repeat, fault=fault, busy=busy)
+        return await self.start_generation(
+            chat.id, text, repeat=repeat, fault=fault, busy_message="The chat is already generating"
+        )
 
     async def add_account(self, account: Account) -> None:
         await self.store.add_account(account)

@@ -46,5 +46,5 @@ class CORS(CORSMiddleware):
             return response
         headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
         reason = bytes(response.body).decode()
-        refusal = error_body(f"{reason} (preflight from {request_headers['origin']})", missing_fields=[])
+        refusal = error_body(f"{reason} (preflight from {request_headers['origin']})")
         return Response(json.dumps(refusal), 400, headers=headers, media_type="application/json")

@@ -58,20 +58,18 @@ class Entry:
     _json_response: bool = field(default=False, repr=False)
 
     def as_json(self) -> dict[str, Any]:
-        data = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
-        data["operationId"] = data.pop("operation_id")
-        data["bodyTruncated"] = data.pop("body_truncated")
-        data["durationMs"] = data.pop("duration_ms")
-        data["time"] = data.pop("received_at")
-        return data
+        renamed = {
+            "received_at": "time",
+            "operation_id": "operationId",
+            "body_truncated": "bodyTruncated",
+            "duration_ms": "durationMs",
+        }
+        return {renamed.get(k, k): v for k, v in asdict(self).items() if not k.startswith("_")}
 
     def finish(self) -> None:
         self.duration_ms = round((time.monotonic() - self._started) * 1000, 1)
         if self.status is not None and self.status >= 400:
             self.error = _error_message(bytes(self._response)) if self._json_response else None
-        if self.chosen:
-            # A chosen response answers before validation; a domain error it renders is not a verdict.
-            self.validation = Validation.SKIPPED
 
 
 def _error_message(body: bytes) -> str | None:
@@ -157,7 +155,9 @@ class PassedValidation:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         entry = entry_of(scope)
-        if entry is not None:
+        # Connexion passes requests it could not route on too; only an operation's were validated.
+        routed = scope.get("extensions", {}).get("connexion_routing", {}).get("operation_id")
+        if entry is not None and routed:
             entry.validation = Validation.PASSED
         await self.app(scope, receive, send)
 

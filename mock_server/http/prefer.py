@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server.domain import errors
 from mock_server.domain.chunks import text_answer
-from mock_server.http.errors import body_of, error_body
+from mock_server.http.errors import STATUS, body_of, error_body
 from mock_server.http.journal import entry_of
 from mock_server.http.spec import Document, deref
 from mock_server.http.sse import STREAM_HEADERS, sse_text
@@ -197,19 +197,17 @@ def _error_body(operation_id: str, path: str, code: int) -> dict[str, Any]:
     error: errors.DomainError
     if code == 400:
         error = errors.InvalidUUID(subject) if subject else errors.InvalidInput()
+    elif code == 401:
+        error = errors.NotExactlyOneCredential()
     elif code == 404:
         error = errors.SessionNotFound() if subject == "sessionId" else errors.ChatNotFound()
+    elif code == 409 and operation_id == "sendChatMessage":
+        error = errors.ChatBusy()
     else:
-        known: dict[int, type[errors.DomainError]] = {
-            401: errors.NotExactlyOneCredential,
-            403: errors.Forbidden,
-            409: errors.ChatBusy if operation_id == "sendChatMessage" else errors.Conflict,
-            502: errors.StopFailed,
-            504: errors.StopTimedOut,
-        }
-        if code not in known:
+        kinds = [kind for kind, status in STATUS.items() if status == code]
+        if not kinds:
             return error_body("Internal server error")
-        error = known[code]()
+        error = kinds[0]()
     return body_of(error)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from mock_server.domain import errors
 from mock_server.domain.generation import Generations
-from mock_server.domain.models import Account, Chat, Fault, RunStatus, is_claim, new_id
+from mock_server.domain.models import Account, Chat, Fault, RunStatus, is_claim, new_claim, new_id
 from mock_server.domain.service import ChatService
 from mock_server.domain.store import MemoryStore
 
@@ -107,7 +107,7 @@ async def test_concurrent_stops_have_exactly_one_winner(service: ChatService):
 
 async def test_a_stop_between_claim_and_start_releases_the_chat(service: ChatService):
     chat = await new_chat(service)
-    claim = "pending-test"
+    claim = new_claim()
     assert await service.store.swap_active_stream(chat.id, None, claim)
     assert is_claim(claim)
     assert await service.stop(A, chat.id) is True

@@ -1,0 +1,47 @@
+"""Rules that judge one response on its own, as Schemathesis checks: they run on every generated case.
+
+The Hypothesis rules call the same functions on the responses they read, so a rule such as "every
+error is the contract's error body" is written once.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import schemathesis
+
+
+def error_body_problem(status: int, content_type: str, body: bytes) -> str | None:
+    """Why an error response is not `{"status": "error", "error": "..."}` as JSON, or None.
+
+    A 401 may carry its text in `message` instead: the running service answers an unknown key so.
+    """
+    if status < 400:
+        return None
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type != "application/json":
+        return f"an error ({status}) must be application/json, not {media_type or 'untyped'}"
+    try:
+        data: Any = json.loads(body)
+    except ValueError:
+        return f"an error ({status}) body must be JSON"
+    if not isinstance(data, dict) or data.get("status") != "error":
+        return f'an error ({status}) body must be an object with "status": "error"'
+    fields = ("error", "message") if status == 401 else ("error",)
+    if not any(isinstance(data.get(f), str) and data[f] for f in fields):
+        return f"an error ({status}) body carries its text in {' or '.join(repr(f) for f in fields)}"
+    return None
+
+
+@schemathesis.check
+def error_bodies_are_contract_shaped(
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case[Any]
+) -> bool | None:
+    """Every error answer is the contract's error body (`{"status": "error", "error": "..."}`)."""
+    problem = error_body_problem(
+        response.status_code, response.headers.get("content-type", [""])[0], response.content
+    )
+    if problem is not None:
+        raise AssertionError(problem)
+    return None
