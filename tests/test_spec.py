@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -156,3 +157,44 @@ async def test_openapi_json_serves_the_3_1_document(api: RecoupClient):
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     assert response.json() == SERVED
+
+
+@pytest.mark.parametrize("keyword", ["prefixItems", "unevaluatedProperties", "dependentRequired", "$defs"])
+def test_connexion_view_refuses_a_keyword_draft_4_would_ignore(keyword):
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {},
+        "components": {"schemas": {"A": {"type": "object", "properties": {"b": {keyword: {}}}}}},
+    }
+    with pytest.raises(ValueError, match=re.escape(keyword)):
+        connexion_view(document)
+
+
+def test_connexion_view_spells_null_and_ref_siblings_so_connexion_reads_them_as_3_1_does():
+    schemas = {
+        "Letter": {"type": "string", "enum": ["a", "b"]},
+        "A": {
+            "properties": {
+                "choice": {"anyOf": [{"$ref": "#/components/schemas/Letter"}, {"type": "null"}]},
+                "letter": {"type": ["string", "null"], "enum": ["a"]},
+                "narrowed": {"$ref": "#/components/schemas/Letter", "enum": ["a"], "description": "d"},
+                "between": {"type": "number", "minimum": 3, "exclusiveMinimum": 2},
+            }
+        },
+    }
+    document = {"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {}}
+    props = connexion_view({**document, "components": {"schemas": schemas}})["components"]["schemas"]["A"]
+    props = props["properties"]
+    assert props["choice"]["anyOf"][1] == {"nullable": True, "enum": [None]}
+    assert props["letter"] == {"type": "string", "enum": ["a"]}
+    assert props["narrowed"] == {
+        "allOf": [{"$ref": "#/components/schemas/Letter"}],
+        "enum": ["a"],
+        "description": "d",
+    }
+    assert props["between"] == {
+        "type": "number",
+        "minimum": 3,
+        "allOf": [{"minimum": 2, "exclusiveMinimum": True}],
+    }

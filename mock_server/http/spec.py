@@ -2,9 +2,12 @@
 
 Connexion 3.3 validates every document against its bundled OpenAPI 3.0 meta-schema and refuses
 3.1. Clients are always served the 3.1 document unchanged (`load_document`); Connexion is given
-`connexion_view`, a copy in which the few 3.1-only schema keywords this project uses are rewritten to
-their 3.0 equivalents. This goes through Connexion's public `add_api(dict)` only, so an upgrade that
-learns 3.1 needs nothing but dropping the view.
+`connexion_view`, a copy in which 3.1-only schema keywords are rewritten to their 3.0 equivalents.
+Connexion validates requests with draft-4 JSON Schema on that view, so each rewrite is chosen to make
+draft 4 accept exactly what 2020-12 accepts on the original (tests/test_validation_alignment.py shows
+it), and a keyword with no draft-4 spelling is refused rather than silently ignored. This goes through
+Connexion's public `add_api(dict)` only, so an upgrade that learns 3.1 needs nothing but dropping the
+view.
 """
 
 from __future__ import annotations
@@ -87,28 +90,54 @@ def _rewrite_schemas(node: Any) -> None:
 
 _SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf")
 _SUBSCHEMA_SINGLE = ("items", "not", "additionalProperties")
+_SUBSCHEMA_MAPS = ("properties", "patternProperties")
+# 3.1 (JSON Schema 2020-12) keywords that assert something and have no draft-4 spelling a 3.0 document
+# can carry. Connexion's draft-4 validator would silently ignore them, accepting what the contract
+# forbids, so the view refuses them instead.
+_NO_DRAFT4_EQUIVALENT = frozenset(
+    {
+        "prefixItems",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "dependentRequired",
+        "dependentSchemas",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "minContains",
+        "maxContains",
+        "propertyNames",
+        "$defs",
+        "$id",
+        "$anchor",
+        "$dynamicRef",
+        "$dynamicAnchor",
+    }
+)
+# Siblings of `$ref` that only annotate: 3.1 applies a `$ref`'s siblings, Connexion merges them into
+# the target (the target winning), so any other sibling needs an explicit `allOf`.
+_ANNOTATIONS = frozenset({"description", "summary", "title", "example", "examples", "deprecated"})
+
+
+def _only_null() -> dict[str, Any]:
+    """The 3.0 spelling of `type: null`: 3.0 has no `null` type, and Connexion reads `nullable` only
+    next to `type` or `enum` (so `anyOf: [X], nullable: true` would still refuse null)."""
+    return {"nullable": True, "enum": [None]}
 
 
 def _downgrade_schema(schema: Any) -> None:
+    """Rewrite one 3.1 schema, in place, so Connexion's draft-4 validator accepts exactly what it does."""
     if not isinstance(schema, dict):
         return
-    types = schema.get("type")
-    if isinstance(types, list):
-        non_null = [t for t in types if t != "null"]
-        if len(non_null) < len(types):
-            schema["nullable"] = True
-        if len(non_null) == 1:
-            schema["type"] = non_null[0]
-        else:
-            del schema["type"]
-            schema.setdefault("anyOf", []).extend({"type": t} for t in non_null)
-    for key in ("anyOf", "oneOf"):
-        alternatives = schema.get(key)
-        if isinstance(alternatives, list) and {"type": "null"} in alternatives:
-            schema[key] = [sub for sub in alternatives if sub != {"type": "null"}]
-            schema["nullable"] = True
+    refused = _NO_DRAFT4_EQUIVALENT & schema.keys()
+    if refused:
+        raise ValueError(f"no OpenAPI 3.0 equivalent for {sorted(refused)} in schema {schema}")
+    if "$ref" in schema and schema.keys() - {"$ref"} - _ANNOTATIONS:
+        schema.setdefault("allOf", []).insert(0, {"$ref": schema.pop("$ref")})
     if "const" in schema:
         schema["enum"] = [schema.pop("const")]
+    _downgrade_type(schema)
     if isinstance(schema.get("examples"), list):
         examples = schema.pop("examples")
         if examples:
@@ -116,15 +145,47 @@ def _downgrade_schema(schema: Any) -> None:
     for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
         value = schema.get(exclusive)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            schema[bound] = value
-            schema[exclusive] = True
+            if bound in schema:  # 3.1 allows both bounds at once; draft 4 has one per side
+                del schema[exclusive]
+                schema.setdefault("allOf", []).append({bound: value, exclusive: True})
+            else:
+                schema[bound] = value
+                schema[exclusive] = True
     for key in _SUBSCHEMA_LISTS:
         for sub in schema.get(key, []):
             _downgrade_schema(sub)
     for key in _SUBSCHEMA_SINGLE:
         _downgrade_schema(schema.get(key))
-    for sub in schema.get("properties", {}).values():
-        _downgrade_schema(sub)
+    for key in _SUBSCHEMA_MAPS:
+        for sub in schema.get(key, {}).values():
+            _downgrade_schema(sub)
+
+
+def _downgrade_type(schema: dict[str, Any]) -> None:
+    """`type: null` and type lists, which 3.0 cannot spell, as `type`, `nullable`, `enum` and `anyOf`."""
+    types = schema.get("type")
+    if types == "null" or types == ["null"]:
+        del schema["type"]
+        schema.update(_only_null())
+        return
+    if not isinstance(types, list):
+        return
+    non_null = [t for t in types if t != "null"]
+    allows_null = len(non_null) < len(types)
+    if len(non_null) == 1:
+        schema["type"] = non_null[0]
+        # A `nullable` enum accepts null in Connexion; in 3.1 the enum must list it too.
+        if allows_null and None in schema.get("enum", [None]):
+            schema["nullable"] = True
+        return
+    del schema["type"]
+    alternatives: list[Any] = [{"type": t} for t in non_null]
+    if allows_null:
+        alternatives.append(_only_null())
+    if "anyOf" in schema:
+        schema.setdefault("allOf", []).append({"anyOf": alternatives})
+    else:
+        schema["anyOf"] = alternatives
 
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
