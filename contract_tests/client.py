@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json as jsonlib
 import time
+import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,10 @@ class StreamLog:
 
     def types(self) -> list[str]:
         return [c.get("type", "?") for c in self.chunks]
+
+
+def stop_path(chat_id: str) -> str:
+    return f"/api/chat/{urllib.parse.quote(chat_id, safe='')}/stop"
 
 
 def user_message(text: str, message_id: str = "user-1") -> dict[str, Any]:
@@ -141,8 +146,15 @@ class RecoupClient:
         state: dict[str, Any] = json_body(response)
         return state
 
-    async def stop(self, chat_id: str, **kwargs: Any) -> httpx.Response:
-        return await self.request("POST", f"/api/chat/{chat_id}/stop", **kwargs)
+    async def stop(
+        self, chat_id: str, *, scheme: str = "x-api-key", headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """Stop `chat_id` (any text, sent as one path segment) with this account's key as
+        `x-api-key` or as a Bearer token."""
+        if scheme == "bearer":
+            bearer = {"Authorization": f"Bearer {self.api_key}", **(headers or {})}
+            return await self.request("POST", stop_path(chat_id), headers=bearer, authenticate=False)
+        return await self.request("POST", stop_path(chat_id), headers=headers)
 
     def send_body(self, chat: ChatRef, text: str) -> dict[str, Any]:
         return {"sessionId": chat.session_id, "chatId": chat.chat_id, "messages": [user_message(text)]}

@@ -50,6 +50,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(ContractReport(suite, values["junit_xml"]), "recoup-contract-report")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = config.getoption("rule")
+    if wanted:
+        chosen = [item for item in items if wanted in item.name]
+        config.hook.pytest_deselected(items=[item for item in items if item not in chosen])
+        items[:] = chosen
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     # Connect before collection: the Schemathesis tests are generated from the target's document.
     try:

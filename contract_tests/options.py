@@ -156,6 +156,12 @@ OPTIONS = (
     ),
     Option("mutant", "check a deliberately broken mock in-process (see --list-mutants)", metavar="NAME"),
     Option(
+        "rule",
+        "check only the rules whose name contains TEXT (e.g. 403, or stream_ends)",
+        metavar="TEXT",
+        pytest_prefix=True,
+    ),
+    Option(
         "junit_xml",
         "write a JUnit XML report to FILE: one test case per rule, failures with their curl lines",
         metavar="FILE",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import urllib.parse
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -105,22 +104,6 @@ def expect_error_body(response: httpx.Response) -> None:
     expect(problem is None, problem or "", response)
 
 
-def stop_path(chat_id: str) -> str:
-    return f"/api/chat/{urllib.parse.quote(chat_id, safe='')}/stop"
-
-
-async def stop(
-    api: RecoupClient, chat_id: str, *, scheme: str = "x-api-key", headers: dict[str, str] | None = None
-) -> httpx.Response:
-    """Stop `chat_id` as `api`'s account, with its key as `x-api-key` or as a Bearer token."""
-    if scheme == "bearer":
-        bearer = {"Authorization": f"Bearer {api.api_key}"}
-        return await api.request(
-            "POST", stop_path(chat_id), headers={**bearer, **(headers or {})}, authenticate=False
-        )
-    return await api.request("POST", stop_path(chat_id), headers=headers)
-
-
 def schemes() -> list[str]:
     """The credential schemes the judged contract documents."""
     return ["x-api-key", "bearer"] if TARGET.accepts_bearer else ["x-api-key"]
@@ -192,7 +175,7 @@ async def generating(
         yield generation
     finally:
         if not generation.reading.done():
-            await stop(api, chat.chat_id)
+            await api.stop(chat.chat_id)
             if await generation.end(OPTIONS.timeout) is None:
                 generation.reading.cancel()
 

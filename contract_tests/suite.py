@@ -33,7 +33,7 @@ class Profile:
     def examples(self, cost: str) -> int:
         """Examples of a property: `cheap` (a few requests) or `generation` (starts answers)."""
         if cost == "generation":
-            return max(3, self.max_examples // 4)
+            return max(5, self.max_examples // 2)
         return self.max_examples
 
 

@@ -28,6 +28,8 @@ from tests.loopback import serving
 
 SUITE_TIMEOUT = 600
 SEEDS = (1, 2, 3)
+LATENCY = 0.15
+"""Seconds added before every answer by `AddedLatency`: a distant or busy server."""
 CHAT_A = "11111111-0000-4000-8000-0000000000a1"
 CHAT_B = "22222222-0000-4000-8000-0000000000b1"
 SEED_WITH_CHATS = {
@@ -146,8 +148,8 @@ async def test_contract_holds_over_http_with_latency_on_every_answer():
     app = create_app(TEST_CONFIG, TEST_SEED)
     await app.runtime.start()
     try:
-        async with served(AddedLatency(app, 0.2)) as url:
-            code, report = await run_suite_against(url, *IDENTITIES, "--max-examples", "5")
+        async with served(AddedLatency(app, LATENCY)) as url:
+            code, report = await run_suite_against(url, *IDENTITIES, "--max-examples", "3")
     finally:
         await app.runtime.close()
     assert code == 0, report
@@ -328,7 +330,7 @@ def test_the_cli_ends_a_run_with_a_suite_defect_with_exit_2(monkeypatch: pytest.
 
 @pytest.mark.parametrize("mutant", MUTANTS.values(), ids=lambda m: m.name)
 def test_suite_catches_the_mutant(mutant: Mutant):
-    result = run_suite("--mutant", mutant.name)
+    result = run_suite("--mutant", mutant.name, "--rule", mutant.rule)
     assert result.returncode == 1, f"mutant {mutant.name} ({mutant.breaks}) passed:\n{result.stdout}"
     assert rule_status(result.stdout, mutant.rule) == "VIOLATED", result.stdout
     assert "$ curl " in result.stdout, "a violation shows the request that broke the rule"
@@ -340,7 +342,9 @@ async def test_suite_catches_the_mutant_over_http(mutant: Mutant):
     await runtime.start()
     try:
         async with served(app) as url:
-            code, report = await run_suite_against(url, *IDENTITIES, "--max-examples", "5")
+            code, report = await run_suite_against(
+                url, *IDENTITIES, "--rule", mutant.rule, "--max-examples", "40"
+            )
     finally:
         await runtime.close()
     assert code == 1, f"mutant {mutant.name} ({mutant.breaks}) passed over HTTP:\n{report}"

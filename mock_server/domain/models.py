@@ -7,6 +7,7 @@ every change goes through the store's methods.
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,13 +41,13 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except (ValueError, TypeError, AttributeError):
-        return False
-    # uuid.UUID also accepts braces, "urn:uuid:" and missing hyphens; the service does not.
-    return len(value) == 36 and value.count("-") == 4
+    """The hyphenated 8-4-4-4-12 form the service accepts (`uuid.UUID` also reads braces, URNs,
+    bare hex, a sign or underscores, which the service refuses)."""
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
 
 
 class Fault(enum.StrEnum):
