@@ -198,3 +198,16 @@ def test_connexion_view_spells_null_and_ref_siblings_so_connexion_reads_them_as_
         "minimum": 3,
         "allOf": [{"minimum": 2, "exclusiveMinimum": True}],
     }
+
+
+def test_an_installed_wheel_finds_the_documents_where_it_packs_them():
+    import tomllib
+    from pathlib import Path
+
+    import mock_server
+    from mock_server.http import spec
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    packed = project["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]["openapi"]
+    assert packed.startswith("mock_server/")
+    assert Path(mock_server.__file__).parent / packed.removeprefix("mock_server/") == spec._PACKAGED

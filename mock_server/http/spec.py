@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-_PACKAGED = Path(__file__).parent / "_openapi"
+# Where the wheel puts `openapi/` (pyproject.toml, `force-include`); a source tree has it at the root.
+_PACKAGED = Path(__file__).parents[1] / "_openapi"
 _SOURCE_TREE = Path(__file__).parents[2] / "openapi"
 SPEC_DIR = _PACKAGED if _PACKAGED.is_dir() else _SOURCE_TREE
 SPEC_PATH = SPEC_DIR / "recoup-chat.yaml"
