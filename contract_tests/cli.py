@@ -82,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_HOLDS
     if code == pytest.ExitCode.TESTS_FAILED:
         return EXIT_VIOLATED
-    if code != pytest.ExitCode.INTERNAL_ERROR:
+    if code not in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         print(f"recoup-contract: the suite could not run (pytest exit code {int(code)})", file=sys.stderr)
     return EXIT_ERROR
 

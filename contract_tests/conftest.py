@@ -48,6 +48,12 @@ def pytest_configure(config: pytest.Config) -> None:
     suite = Suite(target_options, profile, values["seed"])
     suite_module.activate(suite)
     config.pluginmanager.register(ContractReport(suite, values["junit_xml"]), "recoup-contract-report")
+    if not config.option.help:
+        # Connect before collection: the Schemathesis tests are generated from the target's document.
+        try:
+            suite.target  # noqa: B018
+        except TargetError as exc:
+            raise pytest.UsageError(f"recoup-contract: {exc}") from None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -56,14 +62,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         chosen = [item for item in items if wanted in item.name]
         config.hook.pytest_deselected(items=[item for item in items if item not in chosen])
         items[:] = chosen
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    # Connect before collection: the Schemathesis tests are generated from the target's document.
-    try:
-        suite_module.current().target  # noqa: B018
-    except TargetError as exc:
-        pytest.exit(f"recoup-contract: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -97,7 +97,6 @@ class Outgoing:
     def __init__(self, http: httpx.AsyncClient, timeout: float) -> None:
         self.http = http
         self.timeout = timeout
-        self.sent = 0
 
     def build(
         self,
@@ -123,7 +122,6 @@ class Outgoing:
 
     async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
         """Send `request`; a read answer unless `stream` (then the caller reads and closes it)."""
-        self.sent += 1
         with server_faults(request, self.timeout):
             return await self.http.send(request, stream=stream)
 

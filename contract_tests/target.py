@@ -27,6 +27,7 @@ from contract_tests.client import RecoupClient
 from contract_tests.conformance import SpecConformance
 from contract_tests.options import DEFAULT_TIMEOUT
 from contract_tests.outgoing import Outgoing, curl_for, header_problem, server_faults
+from contract_tests.violations import ViolationError
 
 T = TypeVar("T")
 
@@ -228,10 +229,10 @@ class Target:
         for _ in range(3):
             started = time.monotonic()
             try:
-                response = await self.outgoing.http.get("/openapi.json")
+                response = await self.outgoing.request("GET", "/openapi.json")
                 served = response.json() if response.status_code == 200 else None
-            except httpx.TransportError as exc:
-                raise TargetError(f"cannot reach {self.options.url}: {exc or type(exc).__name__}") from exc
+            except ViolationError as exc:
+                raise TargetError(f"cannot reach {self.options.url}: {exc}") from exc
             except ValueError:
                 served = None
             timings.append(time.monotonic() - started)
