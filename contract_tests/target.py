@@ -27,7 +27,7 @@ from contract_tests.client import RecoupClient
 from contract_tests.conformance import SpecConformance
 from contract_tests.options import DEFAULT_TIMEOUT
 from contract_tests.outgoing import Outgoing, curl_for, header_problem, server_faults
-from contract_tests.violations import ViolationError
+from contract_tests.violations import SuiteDefect, ViolationError
 
 T = TypeVar("T")
 
@@ -107,8 +107,13 @@ class TargetOptions:
             raise TargetError("--mutant checks the in-process mock; it cannot be combined with --base-url")
         if self.chat and self.chat == self.other_chat:
             raise TargetError("--chat and --other-chat must be chats of two different accounts")
-        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
-            raise TargetError(f"--base-url {self.base_url!r} is not an http:// or https:// URL")
+        if self.base_url is not None:
+            try:
+                url = httpx.URL(self.base_url)
+            except httpx.InvalidURL as exc:
+                raise TargetError(f"--base-url {self.base_url!r} is not a URL: {exc}") from None
+            if url.scheme not in ("http", "https") or not url.host:
+                raise TargetError(f"--base-url {self.base_url!r} is not an http:// or https:// URL")
 
     def describe(self) -> str:
         if self.in_process:
@@ -231,7 +236,7 @@ class Target:
             try:
                 response = await self.outgoing.request("GET", "/openapi.json")
                 served = response.json() if response.status_code == 200 else None
-            except ViolationError as exc:
+            except (ViolationError, SuiteDefect) as exc:
                 raise TargetError(f"cannot reach {self.options.url}: {exc}") from exc
             except ValueError:
                 served = None
