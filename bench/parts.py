@@ -1,0 +1,219 @@
+"""The measured parts, each returning its rows: stop, mix, streams, scale, contract.
+
+Each part starts the servers it measures one at a time, on loopback and a free port, and stops
+each before the next starts. wrk runs a short warm-up before every measured run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from bench import seeds, streams, wrk
+from bench.procs import HOST, Server, ServerFailed, free_port, serving
+from bench.report import TIMES, Row, ratio_row
+from bench.tools import ROOT, Tools, say
+
+PRISM_SPEC = ROOT / "openapi" / "upstream" / "stop-chat.yaml"
+
+
+@dataclass
+class Context:
+    tools: Tools
+    load: wrk.Load
+    warmup: int
+    work: Path
+    streams: int = 200
+    sessions: int = 1000
+    chats_per_session: int = 100
+
+    @property
+    def quiet_flags(self) -> list[str]:
+        """The mock's fastest logging: `--quiet` when it has one, else `--log-level warning`."""
+        return ["--quiet"] if self.tools.mock_quiet else ["--log-level", "warning"]
+
+    @property
+    def quiet_name(self) -> str:
+        return "recoup-mock " + " ".join(self.quiet_flags)
+
+    def mock(self, port: int, seed: Path, flags: list[str] | None = None) -> list[str]:
+        flags = self.quiet_flags if flags is None else flags
+        return [
+            str(self.tools.mock),
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--seed",
+            str(seed),
+            *flags,
+        ]
+
+    def wrk_row(self, measure: str, server: Server, script: str, args: list[str], load: wrk.Load) -> Row:
+        assert self.tools.wrk is not None
+        if self.warmup:
+            wrk.run(self.tools.wrk, server.base_url, script, args, replace(load, duration=self.warmup))
+        say(f"{measure}: {server.name}: {load.describe()}")
+        result = wrk.run(self.tools.wrk, server.base_url, script, args, load)
+        faults = []
+        if result.non_2xx and script != "mix":
+            faults.append(f"{result.non_2xx:,} non-2xx!")
+        if result.socket_errors:
+            faults.append(f"{result.socket_errors:,} socket errors/timeouts")
+        rss = server.rss_mb()
+        other = ", ".join([f"{result.requests:,} requests", *faults] + ([f"RSS {rss:.0f} MB"] if rss else []))
+        return Row(measure, server.name, result.rps, result.p50_ms, result.p99_ms, other, values=vars(result))
+
+
+def _measured(
+    ctx: Context, measure: str, name: str, command: list[str], port: int, path: str, key: str
+) -> Row:
+    """One server's stop row; a server that fails is a FAILED row, and the other servers still run."""
+    try:
+        with serving(name, command, port, cwd=ROOT) as server:
+            return ctx.wrk_row(measure, server, "fixed", ["POST", path, key], ctx.load)
+    except (ServerFailed, wrk.WrkFailed) as exc:
+        say(f"{name}: FAILED: {exc}")
+        return Row(measure, name, other=f"FAILED: {str(exc).splitlines()[0]}", values={"failed": True})
+
+
+def stop_part(ctx: Context) -> list[Row]:
+    """Stop of an idle chat: the mock (each logging variant), Prism quiet and the ceiling."""
+    seed = seeds.stop_seed()
+    seed_file = seeds.write(seed.seed, ctx.work / "stop.json")
+    path = f"/api/chat/{seed.chat}/stop"
+    measure = f"stop, idle chat ({ctx.load.describe()})"
+    variants = [["--log-level", "warning"]] + ([["--quiet"]] if ctx.tools.mock_quiet else [])
+    mocks: list[Row] = []
+    for flags in variants:
+        port = free_port()
+        name = "recoup-mock " + " ".join(flags)
+        mocks.append(_measured(ctx, measure, name, ctx.mock(port, seed_file, flags), port, path, seeds.KEY_A))
+    prism: Row | None = None
+    if ctx.tools.prism:
+        port = free_port()
+        command = [ctx.tools.prism, "mock", str(PRISM_SPEC), "-h", HOST, "-p", str(port), "-v", "error"]
+        name = f"Prism {ctx.tools.versions.get('prism', '')} mock -v error".replace("  ", " ")
+        prism = _measured(ctx, measure, name, command, port, path, seeds.KEY_A)
+    port = free_port()
+    command = [
+        str(ctx.tools.python),
+        "-m",
+        "bench.ceiling",
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        *ctx.quiet_flags,
+    ]
+    ceiling = _measured(
+        ctx, measure, "bare ASGI app, mock's server (ceiling)", command, port, path, seeds.KEY_A
+    )
+    rows = [*mocks, *([prism] if prism else []), ceiling]
+    for mock in mocks:
+        short = mock.subject.removeprefix("recoup-mock ")
+        for theirs, label, other in (
+            (prism, "Prism", f"target: req/s ≥ 1.50{TIMES}, p99 ≤ 1.00{TIMES}"),
+            (ceiling, "ceiling", ""),
+        ):
+            row = ratio_row("  ratio", f"mock ({short}) ÷ {label}", mock, theirs, other)
+            if row:
+                rows.append(row)
+    return rows
+
+
+def mix_part(ctx: Context) -> list[Row]:
+    """Stops rotating among running, idle, foreign and unknown chats (lua/mix.lua)."""
+    mix = seeds.mix_seed(ctx.load.threads)
+    seed_file = seeds.write(mix.seed, ctx.work / "mix.json")
+    ids = mix.lua_file(ctx.work / "mix.txt")
+    port = free_port()
+    measure = "mix: stops of running/idle/foreign/unknown chats + re-arm"
+    with serving(ctx.quiet_name, ctx.mock(port, seed_file), port, cwd=ROOT) as server:
+        row = ctx.wrk_row(measure, server, "mix", [str(ids), seeds.KEY_A, str(ctx.load.threads)], ctx.load)
+    tally = row.values.get("tally", {})
+    names = ("stopped_true", "stopped_false", "forbidden", "not_found", "armed", "other")
+    labels = ("stopped:true", "stopped:false", "403", "404", "re-armed", "other")
+    counts = ", ".join(f"{label} {tally.get(n, 0):,}" for n, label in zip(names, labels, strict=True))
+    row.other = f"{counts}; {row.other}"
+    return [row]
+
+
+def streams_part(ctx: Context) -> list[Row]:
+    """Stop-to-stream-end p50/p99 with `ctx.streams` streams open, all stopped at once."""
+    chats, seed = seeds.streams_seed(ctx.streams)
+    seed_file = seeds.write(seed, ctx.work / "streams.json")
+    port = free_port()
+    with serving(ctx.quiet_name, ctx.mock(port, seed_file), port, cwd=ROOT) as server:
+        say(f"streams: {server.name}: {ctx.streams} streams, then {ctx.streams} stops at once")
+        result = asyncio.run(streams.measure(port, chats, seeds.KEY_A))
+    other = (
+        f"{result.ended}/{ctx.streams} ended ({result.with_done} with [DONE], {result.opened} open before), "
+        f"{result.stopped_true} stopped:true; stop answered p50 {result.answer_p(50):.0f} ms, "
+        f"p99 {result.answer_p(99):.0f} ms; target p99 < 100 ms"
+    )
+    measure = f"stop → stream end, {ctx.streams} open streams"
+    return [Row(measure, server.name, None, result.end_p(50), result.end_p(99), other, values=vars(result))]
+
+
+def scale_part(ctx: Context) -> list[Row]:
+    """Start-up and RSS with many stored chats; one session's list at that size."""
+    total = ctx.sessions * ctx.chats_per_session
+    session, seed = seeds.scale_seed(ctx.sessions, ctx.chats_per_session)
+    seed_file = seeds.write(seed, ctx.work / "scale.json")
+    size_mb = seed_file.stat().st_size / 1e6
+    port = free_port()
+    say(f"scale: {total:,} chats ({ctx.sessions:,} sessions x {ctx.chats_per_session}, 2 accounts)")
+    with serving(ctx.quiet_name, ctx.mock(port, seed_file), port, cwd=ROOT, timeout=600) as server:
+        rss = server.rss_mb() or 0.0
+        started = server.started_in
+        startup = Row(
+            f"start-up and RSS, {total:,} chats",
+            server.name,
+            other=f"start-up {started:.2f} s (process start → first HTTP answer); "
+            f"RSS {rss:.0f} MB after start; seed file {size_mb:.1f} MB; target RSS < 200 MB",
+            values={"startup_s": started, "rss_mb": rss, "seed_mb": size_mb},
+        )
+        rows = [startup]
+        if ctx.tools.wrk:
+            load = wrk.Load(threads=1, connections=1, duration=ctx.load.duration, timeout=ctx.load.timeout)
+            measure = f"list {ctx.chats_per_session} chats of {total:,} ({load.describe()})"
+            path = f"/api/sessions/{session}/chats"
+            listing = ctx.wrk_row(measure, server, "fixed", ["GET", path, seeds.KEY_A], load)
+            peak = server.peak_rss_mb()
+            listing.other += f", peak RSS {peak:.0f} MB" if peak else ""
+            rows.append(listing)
+    return rows
+
+
+def contract_part(ctx: Context) -> list[Row]:
+    """`recoup-contract` with its default profile, in-process: wall time."""
+    if ctx.tools.contract is None:
+        return [
+            Row(
+                "contract suite, default profile",
+                "recoup-contract",
+                other="not run: recoup-contract not found",
+            )
+        ]
+    say("contract: recoup-contract (default profile, in-process)")
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(ctx.tools.contract)], cwd=ROOT, capture_output=True, text=True, timeout=1800, check=False
+    )
+    wall = time.perf_counter() - started
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    summary = next((line for line in reversed(lines) if " passed" in line or " failed" in line), "")
+    other = f"{wall:.1f} s wall, exit {done.returncode}" + (f" ({summary})" if summary else "")
+    return [
+        Row(
+            "contract suite, default profile (in-process)",
+            "recoup-contract",
+            other=other,
+            values={"wall_s": wall},
+        )
+    ]
