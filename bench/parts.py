@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -53,10 +54,17 @@ class Context:
             *flags,
         ]
 
-    def wrk_row(self, measure: str, server: Server, script: str, args: list[str], load: wrk.Load) -> Row:
+    def wrk_row(
+        self, measure: str, server: Server, script: str, args: list[str], load: wrk.Load, reset: bool = False
+    ) -> Row:
+        """wrk's warm-up, then (`reset`: the mock back to its seed, `POST /__mock/reset`) its run."""
         assert self.tools.wrk is not None
         if self.warmup:
             wrk.run(self.tools.wrk, server.base_url, script, args, replace(load, duration=self.warmup))
+        if reset:
+            request = urllib.request.Request(server.base_url + "/__mock/reset", method="POST")
+            with urllib.request.urlopen(request, timeout=60) as answer:
+                answer.read()
         say(f"{measure}: {server.name}: {load.describe()}")
         result = wrk.run(self.tools.wrk, server.base_url, script, args, load)
         faults = []
@@ -134,11 +142,14 @@ def mix_part(ctx: Context) -> list[Row]:
     port = free_port()
     measure = "mix: stops of running/idle/foreign/unknown chats + re-arm"
     with serving(ctx.quiet_name, ctx.mock(port, seed_file), port, cwd=ROOT) as server:
-        row = ctx.wrk_row(measure, server, "mix", [str(ids), seeds.KEY_A, str(ctx.load.threads)], ctx.load)
+        args = [str(ids), seeds.KEY_A, str(ctx.load.threads)]
+        row = ctx.wrk_row(measure, server, "mix", args, ctx.load, reset=True)
     tally = row.values.get("tally", {})
     names = ("stopped_true", "stopped_false", "forbidden", "not_found", "armed", "other")
     labels = ("stopped:true", "stopped:false", "403", "404", "re-armed", "other")
     counts = ", ".join(f"{label} {tally.get(n, 0):,}" for n, label in zip(names, labels, strict=True))
+    statuses = {n.removeprefix("status_"): c for n, c in tally.items() if n.startswith("status_")}
+    counts += "".join(f" ({status}: {count:,})" for status, count in statuses.items())
     row.other = f"{counts}; {row.other}"
     return [row]
 

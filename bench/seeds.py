@@ -41,12 +41,22 @@ def write(seed: Seed, path: Path) -> Path:
     return path
 
 
-def generating(chat_id: str) -> Seed:
+LONG_ANSWER = "Here is one more sentence of a long answer. " * 12
+"""96 words: 24 s at the default pace, longer than any part needs a chat to keep generating."""
+
+
+def generating(chat_id: str, *, endless: bool = False) -> Seed:
+    """A chat generating a long answer, or (`endless`) one repeated until stopped.
+
+    `repeat: true` makes the mock build 20,000 chunks per generation up front (about 4 MB and tens
+    of milliseconds each with recoup-mock 0.1.0), so pools of generating chats use a long answer
+    instead, and the parts measure stops rather than that.
+    """
     return {
         "id": chat_id,
         "title": "Generating",
         "messages": [{"role": "user", "text": "Write a long press release."}],
-        "generating": {"text": "This answer keeps streaming until someone presses Stop.", "repeat": True},
+        "generating": {"text": LONG_ANSWER.strip(), "repeat": endless},
     }
 
 

@@ -81,10 +81,11 @@ async def _stop(stream: Stream, reader: asyncio.StreamReader, writer: asyncio.St
     writer.write(_request("POST", f"/api/chat/{stream.chat}/stop", key))
     stream.stop_sent_at = time.perf_counter()
     try:
-        stream.stop_answer = await reader.read(65536)
+        answer = await reader.read(65536)
         stream.stop_answered_at = time.perf_counter()
-        while await reader.read(65536):
-            pass
+        while data := await reader.read(65536):  # the whole answer, up to the server's close
+            answer += data
+        stream.stop_answer = answer
     finally:
         writer.close()
 

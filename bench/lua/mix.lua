@@ -1,6 +1,8 @@
 -- A realistic mix: stops rotating among running, idle, foreign (403) and unknown (404) chats, and
 -- each stopped chat re-armed LAG cycles later (POST /__mock/chats/{id}/generate), so the running
 -- ones really run when their stop arrives. Every thread has its own slice of the running pool.
+-- A re-armed answer is what a new message gets: ~60 words (15 s at the default pace), not endless
+-- (repeat: true builds 20,000 chunks up front, which would dominate the mix).
 -- Arguments: -- FILE API-KEY THREADS [LAG]; FILE has "kind id" lines (bench/seeds.py).
 local threads = {}
 
@@ -25,6 +27,7 @@ function init(args)
   end
   key = { ["x-api-key"] = args[2] }
   json = { ["content-type"] = "application/json" }
+  arm = '{"repeat":false,"text":"' .. string.rep("Here is one more sentence of a long answer. ", 8) .. '"}'
   i = 0
   tally = { stopped_true = 0, stopped_false = 0, forbidden = 0, not_found = 0, armed = 0, other = 0 }
 end
@@ -42,7 +45,7 @@ function request()
   if step == 3 then return stop(ids.unknown, n) end
   if n < lag then return stop(ids.idle, n) end
   local chat = ids.running[(n - lag) % #ids.running + 1]
-  return wrk.format("POST", "/__mock/chats/" .. chat .. "/generate", json, '{"repeat":true}')
+  return wrk.format("POST", "/__mock/chats/" .. chat .. "/generate", json, arm)
 end
 
 function response(status, headers, body)
@@ -58,6 +61,8 @@ function response(status, headers, body)
     tally.not_found = tally.not_found + 1
   else
     tally.other = tally.other + 1
+    local name = "status_" .. status
+    tally[name] = (tally[name] or 0) + 1
   end
 end
 
