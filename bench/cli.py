@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(report.machine_line(info))
     print("Versions: " + ", ".join(f"{k} {v}" for k, v in found.versions.items()))
+    print("Tools: " + "; ".join(found.notes))
     print(f"One run took {time.perf_counter() - started:.0f} s.")
     if args.json:
         report.write_json(args.json, info, found.versions, found.notes, rows)
