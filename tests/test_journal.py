@@ -137,3 +137,16 @@ async def test_running_stream_is_journalled_before_it_ends(live: RecoupClient, l
             assert entry["durationMs"] is None
             await live.stop(chat.chat_id)
             break
+
+
+async def test_two_apps_in_one_process_keep_their_own_journals():
+    first, second = create_app(Config(), TEST_SEED), create_app(Config(), TEST_SEED)
+    for app in (first, second):
+        await app.runtime.start()
+    transport = httpx.ASGITransport(app=second)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as http:
+        await http.get("/api/nowhere")
+    assert [e.path for e in second.runtime.journal.entries()] == ["/api/nowhere"]
+    assert first.runtime.journal.entries() == []
+    for app in (first, second):
+        await app.runtime.close()

@@ -31,7 +31,7 @@ from mock_server.config import Config
 from mock_server.domain.errors import DomainError
 from mock_server.domain.seed import DEMO_SEED, Seed
 from mock_server.domain.store import ChatStore
-from mock_server.http import admin, errors, handlers
+from mock_server.http import admin, errors, handlers, prepared
 from mock_server.http.cors import CORS
 from mock_server.http.journal import JournalMiddleware, PassedValidation
 from mock_server.http.pages import Pages
@@ -123,7 +123,14 @@ def create_app(
         finally:
             await runtime.close()
 
-    app = MockApp(__name__, lifespan=lifespan)
+    app = MockApp(
+        __name__,
+        lifespan=lifespan,
+        middlewares=list(prepared.MIDDLEWARES),  # Connexion inserts into the list it is given
+        security_map=prepared.SECURITY_MAP,
+        validator_map=prepared.VALIDATOR_MAP_PREPARED,
+    )
+    prepared.use_prepared_operations(app._middleware_app)
     app.runtime = runtime
     app.add_api(
         routed_view(document),

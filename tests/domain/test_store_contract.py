@@ -63,6 +63,25 @@ async def test_sessions_are_listed_per_account(store: ChatStore):
     assert await store.sessions("a") == [mine]
 
 
+async def test_storing_a_session_again_replaces_it_in_its_accounts_list(store: ChatStore):
+    session = Session(id=new_id(), account_id="a", title="first")
+    await store.add_session(session)
+    renamed = Session(id=session.id, account_id="a", title="renamed")
+    await store.add_session(renamed)
+    assert await store.sessions("a") == [renamed]
+
+
+async def test_lists_hold_only_their_own_records_in_the_order_added(store: ChatStore):
+    sessions = [Session(id=new_id(), account_id=f"acct-{i % 2}", title=str(i)) for i in range(6)]
+    for session in sessions:
+        await store.add_session(session)
+    assert await store.sessions("acct-0") == sessions[0::2]
+    chats = [Chat(id=new_id(), session_id=sessions[i % 2].id) for i in range(6)]
+    for chat in chats:
+        await store.add_chat(chat)
+    assert await store.chats(sessions[1].id) == chats[1::2]
+
+
 async def test_adding_a_chat_twice_keeps_the_first(store: ChatStore):
     first = await a_chat(store)
     other_session = Session(id=new_id(), account_id="acct", title="other")

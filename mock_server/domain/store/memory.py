@@ -39,6 +39,9 @@ class MemoryStore:
         self._key_owner: dict[str, str] = {}
         self._sessions: dict[str, Session] = {}
         self._chats: dict[str, Chat] = {}
+        # Indexes, so a list costs what it returns, not what is stored.
+        self._sessions_of: dict[str, list[str]] = {}
+        self._chats_of: dict[str, list[str]] = {}
         self._messages: dict[str, list[Message]] = {}
         self._runs: dict[str, _RunState] = {}
 
@@ -55,16 +58,23 @@ class MemoryStore:
         return list(self._accounts.values())
 
     async def add_session(self, session: Session) -> None:
+        previous = self._sessions.get(session.id)
+        if previous is not None and previous.account_id != session.account_id:
+            self._sessions_of[previous.account_id].remove(session.id)
+        if previous is None or previous.account_id != session.account_id:
+            self._sessions_of.setdefault(session.account_id, []).append(session.id)
         self._sessions[session.id] = session
 
     async def get_session(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
 
     async def sessions(self, account_id: str) -> list[Session]:
-        return [s for s in self._sessions.values() if s.account_id == account_id]
+        return [self._sessions[s] for s in self._sessions_of.get(account_id, [])]
 
     async def add_chat(self, chat: Chat) -> Chat:
         stored = self._chats.setdefault(chat.id, chat)
+        if stored is chat:
+            self._chats_of.setdefault(chat.session_id, []).append(chat.id)
         self._messages.setdefault(chat.id, [])
         return stored
 
@@ -72,7 +82,7 @@ class MemoryStore:
         return self._chats.get(chat_id)
 
     async def chats(self, session_id: str) -> list[Chat]:
-        return [c for c in self._chats.values() if c.session_id == session_id]
+        return [self._chats[c] for c in self._chats_of.get(session_id, [])]
 
     async def append_message(self, chat_id: str, message: Message) -> None:
         self._messages[chat_id].append(message)

@@ -1,0 +1,60 @@
+"""Connexion's per-operation work happens once: handlers, security signatures and body validators
+are built at first use, not on every request, and answers are unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from connexion.decorators import parameter
+from connexion.validators import json as json_validators
+
+from contract_tests.client import ChatRef, RecoupClient
+from mock_server.http import prepared
+
+REQUESTS = 5
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> list[int]:
+    calls = [0]
+    original: Callable[..., Any] = getattr(module, name)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+async def test_a_handler_is_decorated_once_not_per_request(
+    api: RecoupClient, chat: ChatRef, monkeypatch: pytest.MonkeyPatch
+):
+    await api.stop(chat.chat_id)
+    inspections = counting(monkeypatch, parameter, "inspect_function_arguments")
+    for _ in range(REQUESTS):
+        assert (await api.stop(chat.chat_id)).json() == {"success": True, "stopped": False}
+    assert inspections[0] == 0
+
+
+async def test_a_security_function_is_inspected_once(
+    api: RecoupClient, chat: ChatRef, monkeypatch: pytest.MonkeyPatch
+):
+    await api.stop(chat.chat_id)
+    inspections = counting(monkeypatch, prepared, "inspect_function_arguments")
+    for _ in range(REQUESTS):
+        await api.stop(chat.chat_id)
+    assert inspections[0] == 0
+
+
+async def test_a_body_schema_gets_one_draft4_validator(api: RecoupClient, monkeypatch: pytest.MonkeyPatch):
+    await api.request("POST", "/api/sessions", json_body={"title": "warm"})
+    built = counting(monkeypatch, prepared, "Draft4RequestValidator")
+    for n in range(REQUESTS):
+        response = await api.request("POST", "/api/sessions", json_body={"title": f"t{n}"})
+        assert response.status_code == 200
+    bad = await api.request("POST", "/api/sessions", json_body={"title": 42})
+    assert bad.status_code == 400
+    assert built[0] == 0
+    assert json_validators.JSONRequestBodyValidator is not prepared.PreparedJSONBodyValidator
