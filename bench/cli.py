@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--warmup", type=int, default=2, metavar="SECONDS", help="unmeasured wrk run before each (0: none)"
     )
     parser.add_argument(
+        "--prism-warmup",
+        type=int,
+        default=10,
+        metavar="SECONDS",
+        help="Prism's warm-up instead (Node's JIT takes about 10 s to reach its steady speed)",
+    )
+    parser.add_argument(
         "--parts", type=_parts, default=",".join(PARTS), metavar="LIST", help="comma-separated parts to run"
     )
     parser.add_argument("--streams", type=_positive, default=200, metavar="N", help="open streams to stop")
@@ -95,7 +102,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = False
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
         ctx = parts.Context(
-            found, load, args.warmup, Path(work), args.streams, args.sessions, args.chats_per_session
+            found,
+            load,
+            args.warmup,
+            Path(work),
+            prism_warmup=args.prism_warmup,
+            streams=args.streams,
+            sessions=args.sessions,
+            chats_per_session=args.chats_per_session,
         )
         for name in chosen:
             if name in NEEDS_WRK and not found.wrk:
@@ -112,6 +126,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.table(rows))
     print()
     print(report.machine_line(info))
+    prism_warmup = max(args.warmup, args.prism_warmup)
+    print(
+        f"Each wrk run follows an unmeasured {args.warmup} s warm-up ({prism_warmup} s for Prism);"
+        " each server runs alone, on loopback; ratios are the mock's figure ÷ the other's."
+    )
     print("Versions: " + ", ".join(f"{k} {v}" for k, v in found.versions.items()))
     print("Tools: " + "; ".join(found.notes))
     print(f"One run took {time.perf_counter() - started:.0f} s.")

@@ -27,6 +27,7 @@ class Context:
     load: wrk.Load
     warmup: int
     work: Path
+    prism_warmup: int = 10
     streams: int = 200
     sessions: int = 1000
     chats_per_session: int = 100
@@ -55,12 +56,21 @@ class Context:
         ]
 
     def wrk_row(
-        self, measure: str, server: Server, script: str, args: list[str], load: wrk.Load, reset: bool = False
+        self,
+        measure: str,
+        server: Server,
+        script: str,
+        args: list[str],
+        load: wrk.Load,
+        *,
+        reset: bool = False,
+        warmup: int | None = None,
     ) -> Row:
         """wrk's warm-up, then (`reset`: the mock back to its seed, `POST /__mock/reset`) its run."""
         assert self.tools.wrk is not None
-        if self.warmup:
-            wrk.run(self.tools.wrk, server.base_url, script, args, replace(load, duration=self.warmup))
+        warmup = self.warmup if warmup is None else warmup
+        if warmup:
+            wrk.run(self.tools.wrk, server.base_url, script, args, replace(load, duration=warmup))
         if reset:
             request = urllib.request.Request(server.base_url + "/__mock/reset", method="POST")
             with urllib.request.urlopen(request, timeout=60) as answer:
@@ -78,12 +88,13 @@ class Context:
 
 
 def _measured(
-    ctx: Context, measure: str, name: str, command: list[str], port: int, path: str, key: str
+    ctx: Context, measure: str, name: str, command: list[str], port: int, path: str, warmup: int | None = None
 ) -> Row:
     """One server's stop row; a server that fails is a FAILED row, and the other servers still run."""
     try:
         with serving(name, command, port, cwd=ROOT) as server:
-            return ctx.wrk_row(measure, server, "fixed", ["POST", path, key], ctx.load)
+            args = ["POST", path, seeds.KEY_A]
+            return ctx.wrk_row(measure, server, "fixed", args, ctx.load, warmup=warmup)
     except (ServerFailed, wrk.WrkFailed) as exc:
         say(f"{name}: FAILED: {exc}")
         return Row(measure, name, other=f"FAILED: {str(exc).splitlines()[0]}", values={"failed": True})
@@ -100,27 +111,17 @@ def stop_part(ctx: Context) -> list[Row]:
     for flags in variants:
         port = free_port()
         name = "recoup-mock " + " ".join(flags)
-        mocks.append(_measured(ctx, measure, name, ctx.mock(port, seed_file, flags), port, path, seeds.KEY_A))
+        mocks.append(_measured(ctx, measure, name, ctx.mock(port, seed_file, flags), port, path))
     prism: Row | None = None
     if ctx.tools.prism:
         port = free_port()
         command = [ctx.tools.prism, "mock", str(PRISM_SPEC), "-h", HOST, "-p", str(port), "-v", "error"]
         name = f"Prism {ctx.tools.versions.get('prism', '')} mock -v error".replace("  ", " ")
-        prism = _measured(ctx, measure, name, command, port, path, seeds.KEY_A)
+        prism = _measured(ctx, measure, name, command, port, path, max(ctx.prism_warmup, ctx.warmup))
     port = free_port()
-    command = [
-        str(ctx.tools.python),
-        "-m",
-        "bench.ceiling",
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-        *ctx.quiet_flags,
-    ]
-    ceiling = _measured(
-        ctx, measure, "bare ASGI app, mock's server (ceiling)", command, port, path, seeds.KEY_A
-    )
+    command = [str(ctx.tools.python), "-m", "bench.ceiling", "--host", HOST, "--port", str(port)]
+    name = "bare ASGI app, mock's server (ceiling)"
+    ceiling = _measured(ctx, measure, name, [*command, *ctx.quiet_flags], port, path)
     rows = [*mocks, *([prism] if prism else []), ceiling]
     for mock in mocks:
         short = mock.subject.removeprefix("recoup-mock ")
