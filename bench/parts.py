@@ -199,6 +199,8 @@ def scale_part(ctx: Context) -> list[Row]:
             peak = server.peak_rss_mb()
             listing.other += f", peak RSS {peak:.0f} MB" if peak else ""
             rows.append(listing)
+        else:
+            rows.append(Row("list latency", server.name, other="not run: wrk is missing (see above)"))
     return rows
 
 
