@@ -143,7 +143,7 @@ def mix_part(ctx: Context) -> list[Row]:
     port = free_port()
     measure = "mix: stops of running/idle/foreign/unknown chats + re-arm"
     with serving(ctx.quiet_name, ctx.mock(port, seed_file), port, cwd=ROOT) as server:
-        args = [str(ids), seeds.KEY_A, str(ctx.load.threads)]
+        args = [str(ids), seeds.KEY_A, str(ctx.load.threads), str(seeds.MIX_LAG)]
         row = ctx.wrk_row(measure, server, "mix", args, ctx.load, reset=True)
     tally = row.values.get("tally", {})
     names = ("stopped_true", "stopped_false", "forbidden", "not_found", "armed", "other")

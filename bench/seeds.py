@@ -100,7 +100,13 @@ class MixSeed:
         return path
 
 
-def mix_seed(threads: int, pool_per_thread: int = 96, others: int = 64) -> MixSeed:
+MIX_POOL = 128
+"""Running chats per wrk thread; each is re-armed MIX_LAG cycles after its stop, so about
+MIX_POOL - MIX_LAG of them generate at any time."""
+MIX_LAG = 96
+
+
+def mix_seed(threads: int, pool_per_thread: int = MIX_POOL, others: int = 64) -> MixSeed:
     ids = Ids("mix")
     mix = MixSeed()
     mix.running = [ids() for _ in range(threads * pool_per_thread)]

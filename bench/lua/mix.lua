@@ -37,6 +37,12 @@ local function stop(list, n)
 end
 
 function request()
+  -- wrk calls request() once on thread 0 to check the script and discards what it returns: that
+  -- call gets an idle stop, so no running chat misses its stop (and its re-arm a 409).
+  if tid == 0 and not checked then
+    checked = true
+    return stop(ids.idle, 0)
+  end
   local step, n = i % 5, math.floor(i / 5)
   i = i + 1
   if step == 0 then return stop(ids.running, n) end
