@@ -42,10 +42,13 @@ class StreamLog:
 
     status_code: int
     headers: httpx.Headers
+    request: httpx.Request
     chunks: list[dict[str, Any]] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)
     done: bool = False
     ended_at: float | None = None
+    error_text: str = ""
+    """The body of an answer that was not a stream (an error)."""
 
     @property
     def text(self) -> str:
@@ -53,6 +56,12 @@ class StreamLog:
 
     def types(self) -> list[str]:
         return [c.get("type", "?") for c in self.chunks]
+
+    def describe(self) -> str:
+        """What came back, for a report: the status, content type and the chunk types seen."""
+        content_type = self.headers.get("content-type", "")
+        seen = self.error_text[:300] if self.error_text else f"chunks {self.types()[:12]}"
+        return f"{self.status_code} {content_type}: {seen}"
 
 
 def stop_path(chat_id: str) -> str:
@@ -181,12 +190,13 @@ class RecoupClient:
         all_headers = {**self.auth_headers(), **(headers or {})}
         request = self.outgoing.build(method, path, headers=all_headers, json=json)
         response = await self.outgoing.send(request, stream=True)
-        log = StreamLog(response.status_code, response.headers)
+        log = StreamLog(response.status_code, response.headers, request)
 
         async def chunks() -> AsyncIterator[dict[str, Any]]:
             with server_faults(request, self.outgoing.timeout):
                 if response.status_code != 200:
                     await response.aread()
+                    log.error_text = response.text
                     self.check(response)
                     return
                 async for event in EventSource(response).aiter_sse():

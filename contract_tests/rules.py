@@ -78,12 +78,14 @@ def client(who: str = "a") -> RecoupClient:
     return TARGET.client(who)
 
 
-def expect(condition: bool, message: str, response: httpx.Response | None = None) -> None:
+def expect(condition: bool, message: str, response: httpx.Response | StreamLog | None = None) -> None:
     """Fail the rule with `message`, the request that broke it and what came back."""
     if condition:
         return
     if response is None:
         raise ViolationError(Violation(message))
+    if isinstance(response, StreamLog):
+        raise ViolationError(Violation(message, curl_for(response.request), response.describe()))
     raise ViolationError(Violation(message, curl_for(response.request), describe_response(response)))
 
 
@@ -162,16 +164,18 @@ async def generating(
         try:
             await asyncio.wait_for(enough.wait(), OPTIONS.timeout)
         except TimeoutError:
-            expect(False, f"a sent message's answer did not begin within {OPTIONS.timeout:g} s (--timeout)")
+            late = f"a sent message's answer did not begin within {OPTIONS.timeout:g} s (--timeout)"
+            expect(False, late, generation.log)
         if generation.reading.done():
             log = generation.reading.result()
             expect(
                 log.status_code == 200,
                 f"a message to one's own idle chat is answered 200, got {log.status_code}",
+                log,
             )
             if generation.finished_by_itself():
                 raise Inconclusive("the answer ended by itself before it could be stopped")
-            expect(False, "the answer's stream ended without a finish chunk before anything stopped it")
+            expect(False, "the answer's stream ended without a finish chunk before anything stopped it", log)
         yield generation
     finally:
         if not generation.reading.done():
