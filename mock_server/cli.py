@@ -33,9 +33,9 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+def _non_negative_int(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
     return int(text)
 
 
@@ -124,10 +124,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--journal-size",
-        type=_positive_int,
+        type=_non_negative_int,
         default=env_default("journal_size", str(defaults.journal_size)),
         metavar="N",
-        help="how many requests the journal (GET /__mock/journal) keeps",
+        help="how many requests the journal (GET /__mock/journal) keeps; 0 records none",
+    )
+    serve.add_argument(
+        "--quiet",
+        action="store_true",
+        default=env_default("quiet", "") not in ("", "0", "false"),
+        help="for load tests: warnings only, no access log and no request journal "
+        "(same as --log-level warning --journal-size 0; RECOUP_MOCK_QUIET=1)",
     )
     serve.add_argument(
         "--log-level",
@@ -201,10 +208,10 @@ def serve(args: argparse.Namespace) -> int:
         port=args.port,
         stream_pace=args.stream_pace,
         stop_timeout=args.stop_timeout,
-        log_level=args.log_level,
+        log_level="warning" if args.quiet else args.log_level,
         cors_origins=tuple(origins),
         latency=args.latency,
-        journal_size=args.journal_size,
+        journal_size=0 if args.quiet else args.journal_size,
     )
     logging.basicConfig(level=config.log_level.upper(), format="%(levelname)s: %(message)s")
     app = create_app(config, seed)

@@ -14,7 +14,7 @@ import pytest
 
 from mock_server.cli import build_parser
 
-SERVE_FLAGS = ("--host", "--port", "--seed", "--stream-pace", "--stop-timeout", "--log-level")
+SERVE_FLAGS = ("--host", "--port", "--seed", "--stream-pace", "--stop-timeout", "--log-level", "--quiet")
 
 
 def test_serve_help_lists_every_option():
@@ -78,6 +78,37 @@ def test_serve_prints_keys_and_a_curl_line_then_shuts_down_cleanly(stop_signal: 
         log = process.stderr.read()
         assert "Application shutdown complete" in log
         assert "Traceback" not in log
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_quiet_serves_without_access_log_or_journal():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        base_url = re.search(r"Recoup mock on (http://\S+)", process.stdout.readline()).group(1)
+        for _ in range(100):
+            try:
+                stop = httpx.post(
+                    f"{base_url}/api/chat/11111111-1111-4111-8111-111111111111/stop",
+                    headers={"x-api-key": "demo-key-a"},
+                )
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        assert stop.json() == {"success": True, "stopped": False}
+        assert httpx.get(f"{base_url}/__mock/journal").json()["entries"] == []
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=10)
+        log = process.stderr.read()
+        assert "POST /api/chat" not in log, "no access log"
+        assert "Application startup complete" not in log, "warnings only"
     finally:
         process.kill()
         process.wait()

@@ -168,12 +168,13 @@ def create_app(
         app.add_url_rule(rule, rule, view, methods=["GET"])
 
     # Added outermost first (each BEFORE_EXCEPTION middleware lands inside the previous one).
-    app.add_middleware(
-        JournalMiddleware,
-        MiddlewarePosition.BEFORE_EXCEPTION,
-        journal=runtime.journal,
-        exclude_prefix=admin.PREFIX,
-    )
+    if config.journal_size > 0:
+        app.add_middleware(
+            JournalMiddleware,
+            MiddlewarePosition.BEFORE_EXCEPTION,
+            journal=runtime.journal,
+            exclude_prefix=admin.PREFIX,
+        )
     app.add_middleware(CORS, MiddlewarePosition.BEFORE_EXCEPTION, origins=config.cors_origins)
     app.add_middleware(RuntimeMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
     app.add_middleware(EscapeNewlinesInPath, MiddlewarePosition.BEFORE_EXCEPTION)
