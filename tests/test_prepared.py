@@ -58,3 +58,15 @@ async def test_a_body_schema_gets_one_draft4_validator(api: RecoupClient, monkey
     assert bad.status_code == 400
     assert built[0] == 0
     assert json_validators.JSONRequestBodyValidator is not prepared.PreparedJSONBodyValidator
+
+
+async def test_a_parameter_gets_one_draft4_validator(api: RecoupClient, chat: ChatRef, monkeypatch):
+    path = f"/api/chat/{chat.chat_id}/stream"
+    await api.request("GET", f"{path}?startIndex=0")
+    built = counting(monkeypatch, prepared, "Draft4Validator")
+    for _ in range(REQUESTS):
+        assert (await api.request("GET", f"{path}?startIndex=0")).status_code == 204
+    bad = await api.request("GET", f"{path}?startIndex=abc")
+    assert bad.status_code == 400
+    assert "startIndex" in bad.json()["error"] or "abc" in bad.json()["error"]
+    assert built[0] == 0

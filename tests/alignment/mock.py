@@ -19,6 +19,7 @@ from connexion.resolver import Resolver
 from connexion.spec import Specification
 
 from mock_server.domain.models import is_uuid
+from mock_server.http.prepared import VALIDATOR_MAP_PREPARED
 from mock_server.http.spec import Document, connexion_view
 from tests.alignment.operations import DOCUMENTS, Operation
 from tests.alignment.wire import Wire
@@ -44,6 +45,7 @@ class ConnexionValidation:
             Specification.load(connexion_view(document)),
             next_app=self._reached_the_handler,
             resolver=Resolver(function_resolver=lambda _operation_id: self._reached_the_handler),
+            validator_map=VALIDATOR_MAP_PREPARED,
         )
         self._operations = api.operations
 
