@@ -23,7 +23,7 @@ from contract_tests.violations import SuiteDefect, Violation, violations_in
 
 HOLDS, VIOLATED, NOT_CHECKED, DEFECT = "holds", "violated", "not checked", "suite defect"
 _SEVERITY = (DEFECT, VIOLATED, NOT_CHECKED, HOLDS)
-_MAX_VIOLATIONS = 5
+_MAX_VIOLATIONS = 8
 _RULE = "_recoup_contract_rule"
 
 
@@ -123,14 +123,21 @@ class ContractReport:
         found: list[str] = []
         for defect in outcome.defects:
             found += [f"suite defect: {defect.reason}", f"  request: {defect.request}"]
-        for violation in outcome.violations[:_MAX_VIOLATIONS]:
-            found += violation.message.splitlines()
-            if violation.response:
-                found.append(f"  got {self.mask(violation.response)}")
-            if violation.request:
-                found.append(f"  $ {self.mask(violation.request)}")
-        if len(outcome.violations) > _MAX_VIOLATIONS:
-            found.append(f"... and {len(outcome.violations) - _MAX_VIOLATIONS} more")
+        # One entry per distinct failure, with the first request that showed it.
+        distinct: dict[str, list[Violation]] = {}
+        for violation in outcome.violations:
+            distinct.setdefault(violation.message, []).append(violation)
+        for message, same in list(distinct.items())[:_MAX_VIOLATIONS]:
+            first = same[0]
+            found += message.splitlines()
+            if len(same) > 1:
+                found.append(f"  ({len(same)} requests showed it; the first:)")
+            if first.response:
+                found.append(f"  got {self.mask(first.response)}")
+            if first.request:
+                found.append(f"  $ {self.mask(first.request)}")
+        if len(distinct) > _MAX_VIOLATIONS:
+            found.append(f"... and {len(distinct) - _MAX_VIOLATIONS} more distinct failures (-v shows all)")
         return found
 
     def render(self) -> str:

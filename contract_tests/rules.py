@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from contract_tests.checks import error_body_problem
-from contract_tests.client import ChatRef, RecoupClient, StreamLog, json_body
+from contract_tests.client import ChatRef, RecoupClient, SetupUnavailable, StreamLog, json_body
 from contract_tests.outgoing import curl_for
 from contract_tests.suite import current
 from contract_tests.violations import Violation, ViolationError, describe_response
@@ -71,6 +71,8 @@ def run(body: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
             return
         except Inconclusive as exc:
             reason = str(exc)
+        except SetupUnavailable as exc:
+            pytest.skip(f"set-up: {exc}")
     pytest.skip(f"undecided after {ATTEMPTS} tries: {reason}")
 
 

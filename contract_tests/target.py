@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
@@ -105,6 +106,8 @@ class TargetOptions:
                 raise TargetError(f"{flag} cannot be sent in a header: {problem}")
         if self.mutant and not self.in_process:
             raise TargetError("--mutant checks the in-process mock; it cannot be combined with --base-url")
+        if bool(self.chat) != bool(self.other_chat):
+            raise TargetError("--chat and --other-chat go together: a chat of account A and one of B")
         if self.chat and self.chat == self.other_chat:
             raise TargetError("--chat and --other-chat must be chats of two different accounts")
         if self.base_url is not None:
@@ -203,7 +206,39 @@ class Target:
         self._stack.callback(self.run, http.aclose)
         self.document, self.spec_source = self.run(self._load_document)
         self.conformance = SpecConformance(self.document)
+        self.run(self._check_identities)
         return self
+
+    async def _check_identities(self) -> None:
+        """Refuse to start (exit 2) when a key or a given chat is wrong: every rule would then
+        blame the server for the user's set-up."""
+        unknown = str(uuid.uuid4())
+        for flag, key in (("--api-key", self.options.key_a), ("--other-api-key", self.options.key_b)):
+            response = await self._stop(unknown, key)
+            if response.status_code == 401:
+                raise TargetError(f"{flag} is refused by the target (401 {response.text[:200]})")
+        given = (
+            ("--chat", self.options.chat, self.options.key_a, "A"),
+            ("--other-chat", self.options.other_chat, self.options.key_b, "B"),
+        )
+        for flag, chat, key, account in given:
+            if chat is None:
+                continue
+            response = await self._stop(chat, key)
+            if response.status_code != 200:
+                raise TargetError(
+                    f"{flag} {chat}: account {account}'s stop of it answered {response.status_code} "
+                    f"({response.text[:200]}); give a chat of account {account} (or the target "
+                    "refuses an owner's stop)"
+                )
+
+    async def _stop(self, chat_id: str, key: str) -> httpx.Response:
+        try:
+            return await self.outgoing.request(
+                "POST", f"/api/chat/{chat_id}/stop", headers={"x-api-key": key}
+            )
+        except (ViolationError, SuiteDefect) as exc:
+            raise TargetError(f"cannot check the keys on {self.options.url}: {exc}") from exc
 
     def close(self) -> None:
         self._stack.close()

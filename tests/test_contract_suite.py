@@ -289,6 +289,24 @@ def test_a_key_that_cannot_be_sent_is_refused_before_anything_runs():
     assert "--api-key cannot be sent in a header" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--api-key", KEY_A, "--other-api-key", "nobody's key"), "--other-api-key is refused by the target"),
+        (("--api-key", "nobody's key", "--other-api-key", KEY_B), "--api-key is refused by the target"),
+        ((*IDENTITIES, "--chat", CHAT_B, "--other-chat", CHAT_A), f"--chat {CHAT_B}: account A's stop"),
+        ((*IDENTITIES, "--chat", CHAT_A), "--chat and --other-chat go together"),
+    ],
+    ids=["unknown-other-key", "unknown-key", "swapped-chats", "one-chat"],
+)
+async def test_a_wrong_key_or_chat_is_the_users_error_not_the_servers(args: tuple[str, ...], message: str):
+    async with mock_served(seed=SEED_WITH_CHATS) as url:
+        code, report = await run_suite_against(url, *args)
+    assert code == 2, report
+    assert message in report
+    assert "VIOLATED" not in report
+
+
 def test_a_remote_target_needs_both_keys():
     result = run_suite("--base-url", "http://127.0.0.1:9", "--api-key", "only-one")
     assert result.returncode == 2, result.stdout + result.stderr
