@@ -11,6 +11,7 @@ from mock_server.http.app import create_app
 from tests.conftest import TEST_CONFIG, TEST_SEED
 
 ORIGIN = "http://localhost:5173"
+UNKNOWN_CHAT = "0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42"
 STOP_PATH = "/api/chat/0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42/stop"
 
 
@@ -104,3 +105,13 @@ async def test_preflight_asking_for_an_unlisted_header_is_refused(raw: httpx.Asy
     response = await raw.options(STOP_PATH, headers=headers)
     assert response.status_code == 400
     assert response.json()["error"].startswith("Disallowed CORS headers")
+
+
+async def test_a_request_without_origin_gets_no_cors_headers(raw: httpx.AsyncClient):
+    response = await raw.post(f"/api/chat/{UNKNOWN_CHAT}/stop", headers={"x-api-key": "key-a"})
+    assert response.status_code == 404
+    assert not [name for name in response.headers if name.startswith("access-control-")]
+    with_origin = await raw.post(
+        f"/api/chat/{UNKNOWN_CHAT}/stop", headers={"x-api-key": "key-a", "Origin": ORIGIN}
+    )
+    assert with_origin.headers["access-control-allow-origin"] == "*"
