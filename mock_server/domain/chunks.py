@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from mock_server.domain.models import Chunk
 
@@ -27,14 +27,20 @@ def text_answer(message_id: str, text: str, *, repeat: bool = False) -> Iterator
     yield {"type": "start", "messageId": message_id}
     yield {"type": "start-step"}
     yield {"type": "text-start", "id": part_id}
-    deltas = words(text)
+    deltas: Iterable[str] = words(text)
     if repeat:
-        deltas = list(itertools.islice(itertools.cycle(deltas), MAX_REPEATED_DELTAS))
+        deltas = itertools.islice(itertools.cycle(deltas), MAX_REPEATED_DELTAS)
     for delta in deltas:
         yield {"type": "text-delta", "id": part_id, "delta": delta}
     yield {"type": "text-end", "id": part_id}
     yield {"type": "finish-step"}
     yield {"type": "finish"}
+
+
+def answer_length(text: str, *, repeat: bool = False) -> int:
+    """How many chunks `text_answer` yields, without making them."""
+    deltas = MAX_REPEATED_DELTAS if repeat else len(words(text))
+    return deltas + 6
 
 
 ABORT: Chunk = {"type": "abort"}

@@ -101,15 +101,16 @@ class Generations:
             await self._finish(run, emitted, status)
 
     async def _emit(self, run: Run, emitted: list[Chunk]) -> RunStatus:
-        answer = list(ui.text_answer(run.message_id, run.text, repeat=run.repeat))
-        break_at = len(answer) // 2 if run.fault is Fault.BREAK_STREAM else None
-        for index, chunk in enumerate(answer):
+        # Made chunk by chunk: an endless demo answer is 20,000 chunks, of which a stop sees a few.
+        last = ui.answer_length(run.text, repeat=run.repeat) - 1
+        break_at = (last + 1) // 2 if run.fault is Fault.BREAK_STREAM else None
+        for index, chunk in enumerate(ui.text_answer(run.message_id, run.text, repeat=run.repeat)):
             if index == break_at:
                 await self.store.append_chunk(run.id, ui.error_chunk("The stream broke off"))
                 return RunStatus.FAILED
             await self.store.append_chunk(run.id, chunk)
             emitted.append(chunk)
-            if index == len(answer) - 1:
+            if index == last:
                 break
             if run.fault is Fault.IGNORE_CANCEL:
                 await asyncio.sleep(self.pace)

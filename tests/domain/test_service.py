@@ -210,3 +210,11 @@ async def test_state_shows_each_chat_and_its_generation(service: ChatService):
     assert view.chat.id == chat.id
     assert view.generation is not None
     assert view.generation.run.status is RunStatus.RUNNING
+
+
+def test_an_answer_has_as_many_chunks_as_counted():
+    from mock_server.domain import chunks
+
+    for text, repeat in (("one two three", False), ("x", False), ("one two", True)):
+        made = sum(1 for _ in chunks.text_answer("m", text, repeat=repeat))
+        assert made == chunks.answer_length(text, repeat=repeat)
