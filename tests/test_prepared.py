@@ -1,5 +1,6 @@
-"""Connexion's per-operation work happens once: handlers, security signatures and body validators
-are built at first use, not on every request, and answers are unchanged."""
+"""Connexion's per-operation work happens once: a handler's arguments are worked out per operation
+(no decorators per request), security signatures are inspected once, body and parameter validators
+are built once, and answers are unchanged."""
 
 from __future__ import annotations
 

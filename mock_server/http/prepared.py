@@ -2,19 +2,24 @@
 
 Connexion stays the spec-driven router, security and validation layer; these are its documented
 extension points (the middleware list, `validator_map`, `security_map`, the app's API class), each
-given a class that builds once what Connexion 3.3 rebuilds on every request: the decorated handler
-(and the signature inspection inside it), the security function's signature check, and the JSON body
-validator. Behaviour is Connexion's own; only when the work happens changes.
+given a class that builds once what Connexion 3.3 rebuilds on every request: the handler's
+decorators (signature inspection, parameter names, argument assembly), the security function's
+signature check, and the body and parameter validators. Behaviour is Connexion's own; only when the
+work happens changes.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
-from connexion.decorators import StarletteDecorator
+from connexion.decorators.parameter import snake_and_shadow
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
@@ -23,10 +28,12 @@ from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
 from connexion.security import SECURITY_HANDLERS
-from connexion.utils import inspect_function_arguments, is_null, is_nullable
+from connexion.utils import inspect_function_arguments, is_null, is_nullable, make_type
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from connexion.validators.json import Draft4RequestValidator, Draft4Validator
 from jsonschema import ValidationError
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import Response as StarletteResponse
 from starlette.types import Receive, Scope, Send
 
 MIDDLEWARES = [
@@ -42,31 +49,102 @@ MIDDLEWARES = [
 response validation (off in the mock; the contract suite validates responses from outside)."""
 
 
-class PreparedOperation(AsyncOperation):  # type: ignore[misc]
-    """An operation whose decorated handler (and URI parser) is built on first use and kept.
+_NO_DEFAULT = object()
 
-    Connexion's `StarletteDecorator` decorates the handler again inside every call; this does the
-    same steps, `decorate` once and `get_request` per call, with the decorator's own public methods.
+
+@dataclass(frozen=True)
+class _Parameter:
+    name: str
+    """As the document names it (`startIndex`)."""
+    argument: str
+    """As the handler names it (`start_index`)."""
+    location: str
+    """`path` or `query`."""
+    kind: str
+    """The schema's type, which the text is cast to."""
+    default: Any = _NO_DEFAULT
+
+    def read(self, text: str) -> Any:
+        # Connexion's own cast (`make_type`); validation has already refused what does not cast.
+        return make_type(text, self.kind, None)
+
+
+class PreparedOperation(AsyncOperation):  # type: ignore[misc]
+    """An operation that calls its handler with arguments read as Connexion reads them, worked out
+    once per operation instead of by Connexion's decorators on every call.
+
+    Routing, security and validation have run by then (they are Connexion's middleware); what is
+    left is the handler's arguments, path and query parameters cast by their schema types (query
+    defaults included), the JSON body (the schema's default, or `{}`, when empty) and `context_`,
+    and the answer: a Starlette response as it is, anything else as JSON with 200.
     """
 
-    @functools.cached_property
-    def _prepared(self) -> tuple[StarletteDecorator, Callable[..., Any], Any]:
-        decorator = StarletteDecorator(pythonic_params=self.pythonic_params, jsonifier=self.jsonifier)
-        return decorator, decorator.decorate(self._fn), decorator.uri_parser
+    def prepare(self, operation: Any) -> PreparedOperation:
+        names = snake_and_shadow if self.pythonic_params else str
+        accepted = set(inspect.signature(self._fn).parameters)
+        self._parameters = [
+            _Parameter(
+                p["name"],
+                names(p["name"]),
+                p["in"],
+                p.get("schema", {}).get("type", "string"),
+                p.get("schema", {}).get("default", _NO_DEFAULT),
+            )
+            for p in operation.parameters
+            if p["in"] in ("path", "query") and names(p["name"]) in accepted
+        ]
+        self._body_default = (
+            operation.body_schema().get("default", {}) if operation.is_request_body_defined else None
+        )
+        self._takes_body = "body" in accepted and operation.is_request_body_defined
+        self._takes_context = "context_" in accepted
+        return self
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> Any:
-        decorator, handler, uri_parser = self._prepared
-        request = decorator.framework.get_request(uri_parser=uri_parser, scope=scope, receive=receive)
-        response = await handler(request)
-        return await response(scope, receive, send)
+        kwargs: dict[str, Any] = {}
+        path_params = scope.get("path_params", {})
+        query: dict[str, str] | None = None
+        for parameter in self._parameters:
+            if parameter.location == "path":
+                if parameter.name in path_params:
+                    kwargs[parameter.argument] = parameter.read(path_params[parameter.name])
+                continue
+            if query is None:
+                # The last of repeated values wins, as in Connexion.
+                query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), True))
+            if parameter.name in query:
+                kwargs[parameter.argument] = parameter.read(query[parameter.name])
+            elif parameter.default is not _NO_DEFAULT:
+                kwargs[parameter.argument] = copy.deepcopy(parameter.default)
+        if self._takes_body:
+            kwargs["body"] = await self._body(scope, receive)
+        if self._takes_context:
+            kwargs["context_"] = scope["extensions"]["connexion_context"]
+        result = await self._fn(**kwargs)
+        if not isinstance(result, StarletteResponse):
+            result = StarletteResponse(self.jsonifier.dumps(result), 200, media_type="application/json")
+        await result(scope, receive, send)
+
+    async def _body(self, scope: Scope, receive: Receive) -> Any:
+        request = StarletteRequest(scope, receive)
+        raw = await request.body()
+        mime_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not (mime_type == "application/json" or mime_type.endswith("+json")):
+            return raw
+        if not raw:
+            return copy.deepcopy(self._body_default)
+        return self.jsonifier.loads(raw)
 
 
 class PreparedApi(AsyncApi):  # type: ignore[misc]
     def make_operation(self, operation: Any) -> PreparedOperation:
-        prepared: PreparedOperation = PreparedOperation.from_operation(
-            operation, pythonic_params=self.pythonic_params, jsonifier=self.jsonifier
+        prepared = PreparedOperation(
+            operation.function,
+            jsonifier=self.jsonifier,
+            operation_id=operation.operation_id,
+            pythonic_params=self.pythonic_params,
         )
-        return prepared
+        return prepared.prepare(operation)
 
 
 def use_prepared_operations(app: AsyncASGIApp) -> None:
