@@ -71,3 +71,26 @@ async def test_a_parameter_gets_one_draft4_validator(api: RecoupClient, chat: Ch
     assert bad.status_code == 400
     assert "startIndex" in bad.json()["error"] or "abc" in bad.json()["error"]
     assert built[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status", "title"),
+    [
+        # Not JSON to Connexion (it compares the type case-sensitively): the bytes, read as no fields.
+        ("Application/JSON", 200, "New session"),
+        # JSON in another encoding, which Starlette detects.
+        ("application/json;charset=utf-16", 200, "odd"),
+        # A parameter holding "/" defeats Connexion's JSON test: a clear 400, not a 500.
+        ("application/json; x=a/b", 400, None),
+    ],
+)
+async def test_a_body_is_read_as_connexion_reads_it(api: RecoupClient, content_type, status, title):
+    body = '{"title": "odd"}'.encode("utf-16" if "utf-16" in content_type else "utf-8")
+    response = await api.http.post(
+        "/api/sessions", content=body, headers={**api.auth_headers(), "content-type": content_type}
+    )
+    assert response.status_code == status, response.text
+    if title is not None:
+        assert response.json()["session"]["title"] == title
+    else:
+        assert response.json()["error"] == "The Content-Type header cannot be read"

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 
 from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
 from connexion.decorators.parameter import snake_and_shadow
+from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
@@ -32,9 +33,10 @@ from connexion.utils import inspect_function_arguments, is_null, is_nullable, ma
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from connexion.validators.json import Draft4RequestValidator, Draft4Validator
 from jsonschema import ValidationError
-from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
 from starlette.types import Receive, Scope, Send
+
+from mock_server.domain.errors import InvalidInput
 
 MIDDLEWARES = [
     ServerErrorMiddleware,
@@ -75,8 +77,10 @@ class PreparedOperation(AsyncOperation):  # type: ignore[misc]
 
     Routing, security and validation have run by then (they are Connexion's middleware); what is
     left is the handler's arguments, path and query parameters cast by their schema types (query
-    defaults included), the JSON body (the schema's default, or `{}`, when empty) and `context_`,
-    and the answer: a Starlette response as it is, anything else as JSON with 200.
+    defaults included), the body as Connexion reads it (the schema's default, or `{}`, when there is
+    none) and `context_`, and the answer: a Starlette response as it is, anything else as JSON with
+    200. An operation without a body never reads one (Connexion parsed a form body even there, and
+    refused a malformed one with 400, though no handler could use it).
     """
 
     def prepare(self, operation: Any) -> PreparedOperation:
@@ -93,9 +97,9 @@ class PreparedOperation(AsyncOperation):  # type: ignore[misc]
             for p in operation.parameters
             if p["in"] in ("path", "query") and names(p["name"]) in accepted
         ]
-        self._body_default = (
-            operation.body_schema().get("default", {}) if operation.is_request_body_defined else None
-        )
+        schema = operation.body_schema() if operation.is_request_body_defined else {}
+        self._body_default = schema.get("default", {})
+        self._body_nullable = is_nullable(schema)
         self._takes_body = "body" in accepted and operation.is_request_body_defined
         self._takes_context = "context_" in accepted
         return self
@@ -126,14 +130,18 @@ class PreparedOperation(AsyncOperation):  # type: ignore[misc]
         await result(scope, receive, send)
 
     async def _body(self, scope: Scope, receive: Receive) -> Any:
-        request = StarletteRequest(scope, receive)
-        raw = await request.body()
-        mime_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if not (mime_type == "application/json" or mime_type.endswith("+json")):
-            return raw
-        if not raw:
+        # Connexion's own reading (`get_body`: JSON by the content type, else the bytes), then its
+        # body argument: null for a nullable schema, else the schema's default when there is none.
+        try:
+            body = await ConnexionRequest(scope, receive).get_body()
+        except ValueError:
+            # Connexion's JSON media-type test unpacks on "/", which a parameter may hold too.
+            raise InvalidInput("The Content-Type header cannot be read") from None
+        if self._body_nullable and is_null(body):
+            return None
+        if body is None:
             return copy.deepcopy(self._body_default)
-        return self.jsonifier.loads(raw)
+        return body
 
 
 class PreparedApi(AsyncApi):  # type: ignore[misc]
