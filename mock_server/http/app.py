@@ -36,7 +36,7 @@ from mock_server.http.cors import CORS
 from mock_server.http.journal import JournalMiddleware, PassedValidation
 from mock_server.http.pages import Pages
 from mock_server.http.prefer import ChosenResponses
-from mock_server.http.runtime import SCOPE_KEY, Runtime
+from mock_server.http.runtime import CURRENT_RUNTIME, SCOPE_KEY, Runtime
 from mock_server.http.spec import ADMIN_SPEC_PATH, Document, PathIndex, connexion_view, load_document
 
 # The security functions Connexion calls, bound here so the served document names no Python code.
@@ -71,10 +71,16 @@ class RuntimeMiddleware:
         self.runtime = runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self.runtime.start()
-            scope[SCOPE_KEY] = self.runtime
-        await self.app(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.runtime.start()
+        scope[SCOPE_KEY] = self.runtime
+        token = CURRENT_RUNTIME.set(self.runtime)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            CURRENT_RUNTIME.reset(token)
 
 
 class EscapeNewlinesInPath:
