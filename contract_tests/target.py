@@ -2,23 +2,20 @@
 
 A `Target` owns one event loop on a thread of its own and one `Outgoing` (the only way a request
 leaves the suite). Every request, whether from a Hypothesis rule (async, via `run`) or from
-Schemathesis (through `schemathesis_app`, probes included), is made on that loop, so a generation
+Schemathesis (through `contract_tests.bridge`, probes included), is made on that loop, so a generation
 started by one request keeps running for the next, exactly as on a server. In-process, the app is
 called through `StreamingASGITransport`: no socket, no port, and streams arrive chunk by chunk.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
-from http import HTTPStatus
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from wsgiref.util import request_uri
 
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
@@ -26,8 +23,9 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from contract_tests.asgi import StreamingASGITransport
 from contract_tests.client import RecoupClient
 from contract_tests.conformance import SpecConformance
+from contract_tests.documents import STOP_PATH, published_document
 from contract_tests.options import DEFAULT_TIMEOUT
-from contract_tests.outgoing import Outgoing, curl_for, header_problem, server_faults
+from contract_tests.outgoing import Outgoing, header_problem
 from contract_tests.violations import SuiteDefect, ViolationError
 
 T = TypeVar("T")
@@ -46,11 +44,6 @@ IN_PROCESS_SEED: dict[str, Any] = {
         {"id": "artist-b", "api_keys": [IN_PROCESS_OTHER_API_KEY]},
     ]
 }
-STOP_PATH = "/api/chat/{chatId}/stop"
-# Event streams may never end; like Schemathesis's own clients, read this many events at most.
-MAX_STREAM_EVENTS = 20
-# Curl lines of the last Schemathesis requests, by test case id, for the report.
-JOURNAL_SIZE = 2000
 
 
 class TargetError(RuntimeError):
@@ -125,41 +118,6 @@ class TargetOptions:
         return self.url
 
 
-def published_document() -> dict[str, Any]:
-    """The published stop document, with the 401 every secured operation of the service answers.
-
-    The published page leaves 401 out, yet the running service answers it (neither or both
-    credentials, an unknown key) and Schemathesis fails any undocumented status; without it, every
-    correct server would be blamed.
-    """
-    from mock_server.http.spec import UPSTREAM_SPEC_PATH, read_yaml
-
-    document = copy.deepcopy(read_yaml(UPSTREAM_SPEC_PATH))
-    operation = document["paths"][STOP_PATH]["post"]
-    operation.setdefault("operationId", "stopChat")
-    operation["responses"].setdefault(
-        "401",
-        {
-            "description": "Missing, doubled or unknown credentials (the running service's bodies)",
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["status"],
-                        "properties": {
-                            "status": {"type": "string", "enum": ["error"]},
-                            "error": {"type": "string"},
-                            "message": {"type": "string"},
-                        },
-                        "anyOf": [{"required": ["error"]}, {"required": ["message"]}],
-                    }
-                }
-            },
-        },
-    )
-    return document
-
-
 @dataclass
 class Target:
     """A live connection to the implementation under test; `open()` before use, `close()` after."""
@@ -171,8 +129,6 @@ class Target:
     """Seconds of the fastest of a few cheap requests: what the network adds to any answer."""
     counts: Counter[str] = field(default_factory=Counter)
     """How much was checked: Schemathesis cases, rule examples and requests sent."""
-    journal: dict[str, str] = field(default_factory=dict)
-    """Curl lines of Schemathesis's requests by test case id (its failures name the case)."""
     _stack: ExitStack = field(default_factory=ExitStack)
     _portal: BlockingPortal | None = None
     _outgoing: Outgoing | None = None
@@ -302,72 +258,3 @@ class Target:
         """A client acting as account `a`, account `b`, or `anonymous` (no credentials)."""
         key = {"a": self.options.key_a, "b": self.options.key_b, "anonymous": None}[who]
         return RecoupClient(self.outgoing, key, self.conformance)
-
-    def with_options(self, **changes: Any) -> TargetOptions:
-        return replace(self.options, **changes)
-
-    def schemathesis_app(self) -> SchemathesisBridge:
-        """The app Schemathesis calls: every request it makes, probes included, goes through `Outgoing`."""
-        return SchemathesisBridge(self)
-
-    async def exchange(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Send one Schemathesis request; an endless event stream is read up to `MAX_STREAM_EVENTS`."""
-        outgoing = self.outgoing
-        request = outgoing.build(method, url, headers=headers, content=body)
-        case_id = headers.get("x-schemathesis-testcaseid")
-        if case_id:
-            if len(self.journal) >= JOURNAL_SIZE:
-                self.journal.pop(next(iter(self.journal)))
-            self.journal[case_id] = curl_for(request)
-        response = await outgoing.send(request, stream=True)
-        try:
-            content = bytearray()
-            events = 0
-            is_stream = response.headers.get("content-type", "").startswith("text/event-stream")
-            with server_faults(request, outgoing.timeout):
-                async for chunk in response.aiter_raw():
-                    content += chunk
-                    events += chunk.count(b"\n\n")
-                    if is_stream and events >= MAX_STREAM_EVENTS:
-                        break
-        finally:
-            await response.aclose()
-        return response.status_code, list(response.headers.multi_items()), bytes(content)
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
-
-
-class SchemathesisBridge:
-    """The target as a WSGI app, for Schemathesis.
-
-    Schemathesis sends its own probes (the `ignored_auth` check re-sends a request without and with
-    wrong credentials) without the session it was given, so only a schema whose `app` is this
-    bridge sends every request, probes included, through the suite's `Outgoing`.
-    """
-
-    def __init__(self, target: Target) -> None:
-        self.target = target
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        headers = {
-            name[5:].replace("_", "-").lower(): value
-            for name, value in environ.items()
-            if name.startswith("HTTP_")
-        }
-        for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            if environ.get(name):
-                headers[name.replace("_", "-").lower()] = environ[name]
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else None
-        status, response_headers, content = self.target.run(
-            self.target.exchange, environ["REQUEST_METHOD"], request_uri(environ), headers, body
-        )
-        start_response(f"{status} {_reason(status)}", response_headers)
-        return [content]

@@ -21,6 +21,7 @@ from schemathesis.core.result import Ok
 from schemathesis.generation.stateful import run_state_machine_as_test
 
 from contract_tests import checks  # noqa: F401 - registers the suite's own checks with Schemathesis
+from contract_tests.bridge import SchemathesisBridge
 from contract_tests.outgoing import sendable
 from contract_tests.suite import Suite, current
 from contract_tests.violations import Violation, ViolationError
@@ -89,7 +90,8 @@ schema: BaseSchema = schemathesis.openapi.from_dict(TARGET.document, config=sche
 if not SUITE.options.generation:
     schema = schema.exclude(operation_id=list(GENERATING_OPERATIONS))
 # Every request Schemathesis makes, its own probes included, goes through the suite's `Outgoing`.
-schema.app = TARGET.schemathesis_app()
+BRIDGE = SchemathesisBridge(TARGET)
+schema.app = BRIDGE
 CALL_KWARGS: dict[str, Any] = {"base_url": TARGET.options.url}
 
 
@@ -103,7 +105,7 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case[Any])
 
 def _violation(failure: Failure, case: schemathesis.Case[Any]) -> Violation:
     case_id = getattr(failure, "case_id", None) or case.id
-    curl = TARGET.journal.get(case_id) or case.as_curl_command(base_url=TARGET.options.url)
+    curl = BRIDGE.journal.get(case_id) or case.as_curl_command(base_url=TARGET.options.url)
     message = f"{failure.title}: {failure.message}".strip().rstrip(":")
     return Violation(message, curl)
 
