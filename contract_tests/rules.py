@@ -9,7 +9,6 @@ legitimate (an answer ended by itself before a stop reached it) is retried, then
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -191,7 +190,3 @@ async def state_of(api: RecoupClient, chat: ChatRef) -> dict[str, Any] | None:
     if chat.session_id is None or not CAN_READ_CHATS:
         return None
     return await api.chat_state(chat)
-
-
-def now() -> float:
-    return time.monotonic()

@@ -21,7 +21,7 @@ import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from contract_tests.asgi import StreamingASGITransport
-from contract_tests.client import RecoupClient
+from contract_tests.client import RecoupClient, stop_path
 from contract_tests.conformance import SpecConformance
 from contract_tests.documents import STOP_PATH, published_document
 from contract_tests.options import DEFAULT_TIMEOUT
@@ -190,9 +190,7 @@ class Target:
 
     async def _stop(self, chat_id: str, key: str) -> httpx.Response:
         try:
-            return await self.outgoing.request(
-                "POST", f"/api/chat/{chat_id}/stop", headers={"x-api-key": key}
-            )
+            return await self.outgoing.request("POST", stop_path(chat_id), headers={"x-api-key": key})
         except (ViolationError, SuiteDefect) as exc:
             raise TargetError(f"cannot check the keys on {self.options.url}: {exc}") from exc
 

@@ -178,9 +178,20 @@ def _inspect_once(handler: type) -> type:
 SECURITY_MAP = {kind: _inspect_once(handler) for kind, handler in SECURITY_HANDLERS.items()}
 
 
-# Connexion hands the validator the operation's own schema object on every request, so its identity
-# names the schema; the schema is kept with its validator so the identity cannot be reused.
-_DRAFT4_VALIDATORS: dict[int, tuple[dict[str, Any], Any]] = {}
+# Connexion hands validators the operation's own body schema and parameter objects on every request,
+# so an object's identity names it; the object is kept with its validator so the identity cannot be
+# reused by another.
+_VALIDATORS: dict[tuple[str, int], tuple[dict[str, Any], Any]] = {}
+
+
+def _built_once(role: str, definition: dict[str, Any], build: Callable[[], Any]) -> Any:
+    """The validator `build` makes for `definition` in `role` (body or parameter), made once."""
+    key = (role, id(definition))
+    cached = _VALIDATORS.get(key)
+    if cached is None or cached[0] is not definition:
+        cached = (definition, build())
+        _VALIDATORS[key] = cached
+    return cached[1]
 
 
 class PreparedJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
@@ -189,24 +200,18 @@ class PreparedJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
     @property
     def _validator(self) -> Any:
         schema = self._schema
-        cached = _DRAFT4_VALIDATORS.get(id(schema))
-        if cached is None or cached[0] is not schema:
-            cached = (schema, Draft4RequestValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
-            _DRAFT4_VALIDATORS[id(schema)] = cached
-        return cached[1]
-
-
-# Parameter definitions are the operation's own objects on every request, as body schemas are.
-_PARAMETER_VALIDATORS: dict[int, tuple[dict[str, Any], Any]] = {}
+        return _built_once(
+            "body",
+            schema,
+            lambda: Draft4RequestValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER),
+        )
 
 
 def _parameter_validator(param: dict[str, Any]) -> Any:
-    cached = _PARAMETER_VALIDATORS.get(id(param))
-    if cached is None or cached[0] is not param:
-        schema = param.get("schema", param)
-        cached = (param, Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER))
-        _PARAMETER_VALIDATORS[id(param)] = cached
-    return cached[1]
+    schema = param.get("schema", param)
+    return _built_once(
+        "parameter", param, lambda: Draft4Validator(schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+    )
 
 
 class PreparedParameterValidator(ParameterValidator):  # type: ignore[misc]
