@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import re
 import socket
 import sys
@@ -17,7 +18,8 @@ import uvicorn
 
 from mock_server import __version__
 from mock_server.config import Config, env_default
-from mock_server.domain.seed import DEMO_SEED, Seed, SeedError, read_seed_file
+from mock_server.domain.demo import DEMO_SEED
+from mock_server.domain.seed import Seed, SeedError, read_seed_file
 from mock_server.http.app import create_app
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -28,8 +30,8 @@ def _non_negative_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number, not negative")
     return value
 
 
@@ -91,11 +93,27 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the built-in demo data)",
     )
     serve.add_argument(
-        "--stream-pace",
+        "--first-token-delay",
         type=_non_negative_float,
-        default=env_default("stream_pace", str(defaults.stream_pace)),
+        default=env_default("first_token_delay", str(defaults.first_token_delay)),
         metavar="SECONDS",
-        help="seconds between two chunks of a streamed answer",
+        help="seconds before the first content of an answer, and of each step after a tool call "
+        f"(default {defaults.first_token_delay:g}, as a hosted model's time to first token)",
+    )
+    serve.add_argument(
+        "--tokens-per-second",
+        type=_non_negative_float,
+        default=env_default("tokens_per_second", str(defaults.tokens_per_second)),
+        metavar="RATE",
+        help=f"reasoning, text and tool-input deltas per second (default {defaults.tokens_per_second:g}; "
+        "0 sends them without pause)",
+    )
+    serve.add_argument(
+        "--tool-seconds",
+        type=_non_negative_float,
+        default=env_default("tool_seconds", str(defaults.tool_seconds)),
+        metavar="SECONDS",
+        help=f"how long a tool call runs when its script does not say (default {defaults.tool_seconds:g})",
     )
     serve.add_argument(
         "--stop-timeout",
@@ -206,7 +224,9 @@ def serve(args: argparse.Namespace) -> int:
     config = Config(
         host=args.host,
         port=args.port,
-        stream_pace=args.stream_pace,
+        first_token_delay=args.first_token_delay,
+        tokens_per_second=args.tokens_per_second,
+        tool_seconds=args.tool_seconds,
         stop_timeout=args.stop_timeout,
         log_level="warning" if args.quiet else args.log_level,
         cors_origins=tuple(origins),

@@ -12,8 +12,12 @@ ENV_PREFIX = "RECOUP_MOCK_"
 class Config:
     host: str = "127.0.0.1"
     port: int = 4010
-    stream_pace: float = 0.25
-    """Seconds between two chunks of a generated answer."""
+    first_token_delay: float = 0.35
+    """Seconds before the first content of an answer, and of each step after a tool call."""
+    tokens_per_second: float = 40.0
+    """Text, reasoning and tool-input deltas per second; 0 sends them without pause."""
+    tool_seconds: float = 1.5
+    """How long a tool call runs when its script does not say."""
     stop_timeout: float = 8.0
     """Seconds a stop waits for a cancelled generation to end before answering 504."""
     log_level: str = "info"

@@ -28,7 +28,7 @@ TEST_SEED = {
     ]
 }
 # Fast enough for tests, slow enough that a stop lands mid-answer.
-TEST_CONFIG = Config(stream_pace=0.05, stop_timeout=1.0)
+TEST_CONFIG = Config(first_token_delay=0.02, tokens_per_second=200, tool_seconds=0.1, stop_timeout=1.0)
 CONFORMANCE = SpecConformance(load_document())
 
 

@@ -3,6 +3,8 @@ leave the state as it was."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from openapi_spec_validator import validate
@@ -133,12 +135,43 @@ async def test_generate_on_a_generating_chat_is_409_and_keeps_the_first(
     assert (await admin.state())["generating"][0]["runId"] == first["runId"]
 
 
-@pytest.mark.parametrize("body", [{"fault": "explode"}, {"repeat": "yes"}, {"text": ""}, {"colour": "red"}])
-async def test_generate_with_bad_options_is_400_and_starts_nothing(admin: AdminClient, chat: ChatRef, body):
+@pytest.mark.parametrize(
+    ("body", "fault"),
+    [
+        ({"fault": "explode"}, "fault"),
+        ({"repeat": "yes"}, "repeat"),
+        ({"text": ""}, "text"),
+        ({"colour": "red"}, "colour"),
+        ({"parts": []}, "parts"),
+        ({"parts": [{"type": "text", "text": "a"}], "text": "b"}, ""),
+        (
+            {"parts": [{"type": "tool", "name": "t", "input": {}, "seconds": 9999}]},
+            "$.parts[0]: tool part.seconds",
+        ),
+        ({"parts": [{"type": "reasoning"}]}, "$.parts[0]: reasoning part: 'text' is a required property"),
+    ],
+)
+async def test_generate_with_bad_options_is_400_and_starts_nothing(
+    admin: AdminClient, chat: ChatRef, body: dict[str, Any], fault: str
+):
     response = await admin.generate(chat.chat_id, **body)
     assert response.status_code == 400, response.text
     assert response.json()["status"] == "error"
+    assert fault in response.json()["error"]
     assert (await admin.state())["generating"] == []
+
+
+async def test_generate_streams_a_scripted_answer(admin: AdminClient, api: RecoupClient, chat: ChatRef):
+    parts = [
+        {"type": "reasoning", "text": "Let me check."},
+        {"type": "tool", "name": "lookup", "input": {"q": 1}, "output": {"found": True}, "seconds": 0},
+        {"type": "data", "name": "progress", "data": {"done": 1}},
+        {"type": "text", "text": "Found it."},
+    ]
+    assert (await admin.generate(chat.chat_id, parts=parts)).status_code == 200
+    log = await api.read_stream("GET", f"/api/chat/{chat.chat_id}/stream")
+    assert log.text == "Found it."
+    assert {"reasoning-delta", "tool-output-available", "data-progress", "finish"} <= set(log.types())
 
 
 async def test_generate_on_a_non_uuid_is_400(admin: AdminClient):

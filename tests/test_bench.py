@@ -46,7 +46,7 @@ async def test_the_ceiling_answers_the_idle_stop_body():
 
 async def test_streams_measure_sees_every_stream_end_after_its_stop():
     chats, seed = seeds.streams_seed(5)
-    app = create_app(Config(stream_pace=0.05), seed)
+    app = create_app(Config(first_token_delay=0.05, tokens_per_second=20), seed)
     async with serving(app) as port:
         result = await streams.measure(port, chats, seeds.KEY_A)
     assert (result.opened, result.ended, result.with_done, result.stopped_true) == (5, 5, 5, 5)

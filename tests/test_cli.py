@@ -14,7 +14,17 @@ import pytest
 
 from mock_server.cli import build_parser
 
-SERVE_FLAGS = ("--host", "--port", "--seed", "--stream-pace", "--stop-timeout", "--log-level", "--quiet")
+SERVE_FLAGS = (
+    "--host",
+    "--port",
+    "--seed",
+    "--first-token-delay",
+    "--tokens-per-second",
+    "--tool-seconds",
+    "--stop-timeout",
+    "--log-level",
+    "--quiet",
+)
 
 
 def test_serve_help_lists_every_option():
@@ -29,13 +39,29 @@ def test_serve_help_lists_every_option():
 
 def test_environment_variables_set_the_defaults(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("RECOUP_MOCK_PORT", "5055")
-    monkeypatch.setenv("RECOUP_MOCK_STREAM_PACE", "0.5")
+    monkeypatch.setenv("RECOUP_MOCK_TOKENS_PER_SECOND", "12.5")
+    monkeypatch.setenv("RECOUP_MOCK_FIRST_TOKEN_DELAY", "0.5")
+    monkeypatch.setenv("RECOUP_MOCK_TOOL_SECONDS", "3")
     args = build_parser().parse_args(["serve"])
-    assert (args.port, args.stream_pace) == (5055, 0.5)
+    assert (args.port, args.tokens_per_second, args.first_token_delay, args.tool_seconds) == (
+        5055,
+        12.5,
+        0.5,
+        3,
+    )
     assert build_parser().parse_args(["serve", "--port", "6000"]).port == 6000
 
 
-@pytest.mark.parametrize("argv", [["--port", "http"], ["--stream-pace", "-1"], ["--log-level", "loud"]])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--port", "http"],
+        ["--tokens-per-second", "-1"],
+        ["--first-token-delay", "nan"],
+        ["--tool-seconds", "inf"],
+        ["--log-level", "loud"],
+    ],
+)
 def test_invalid_flags_are_refused(argv: list[str], capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit) as exited:
         build_parser().parse_args(["serve", *argv])

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import httpx
 import pytest
 
 from contract_tests.client import RecoupClient
-from mock_server.config import Config
 from mock_server.http.app import create_app
 from tests.conftest import TEST_CONFIG, TEST_SEED
 
@@ -68,7 +69,7 @@ async def test_error_responses_carry_cors_headers(anonymous: RecoupClient, heade
 @pytest.fixture
 async def restricted() -> httpx.AsyncClient:
     app = create_app(
-        Config(stream_pace=TEST_CONFIG.stream_pace, cors_origins=(ORIGIN, "https://app.example")),
+        replace(TEST_CONFIG, cors_origins=(ORIGIN, "https://app.example")),
         TEST_SEED,
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock")

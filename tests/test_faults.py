@@ -41,7 +41,10 @@ FAULT_SEED = {
 
 @pytest.fixture
 async def seeded() -> AsyncIterator[tuple[AsyncApp, RecoupClient]]:
-    app = create_app(Config(stream_pace=0.02, stop_timeout=STOP_TIMEOUT), FAULT_SEED)
+    app = create_app(
+        Config(first_token_delay=0.02, tokens_per_second=50, tool_seconds=0.1, stop_timeout=STOP_TIMEOUT),
+        FAULT_SEED,
+    )
     await app.runtime.start()
     client = asgi_client(app, KEY_A)
     yield app, client

@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from contract_tests.client import RecoupClient
-from mock_server.domain.seed import DEMO_SEED, SeedError, read_seed_file, validate_seed
+from contract_tests.client import ChatRef, RecoupClient
+from mock_server.domain.demo import DEMO_SEED
+from mock_server.domain.seed import SeedError, read_seed_file, validate_seed
 from mock_server.http.app import create_app
 from tests.conftest import CONFORMANCE, TEST_CONFIG
 
@@ -111,6 +112,20 @@ def test_json_seed_file_is_accepted(tmp_path: Path):
             "          - generating: {fault: explode}\n",
             "generating",
         ),
+        (
+            "answer:\n  - {type: tool, name: t, input: {}, seconds: -2}\naccounts: []\n",
+            "$.answer[0]: tool part.seconds: -2 is less than the minimum of 0",
+        ),
+        (
+            "accounts:\n  - id: a\n    api_keys: [k]\n    sessions:\n      - chats:\n"
+            "          - answer: [{type: text}]\n",
+            "$.accounts[0].sessions[0].chats[0].answer[0]: text part: 'text' is a required property",
+        ),
+        (
+            "accounts:\n  - id: a\n    api_keys: [k]\n    sessions:\n      - chats:\n"
+            "          - generating: {parts: [{type: song}]}\n",
+            "$.accounts[0].sessions[0].chats[0].generating.parts[0]: type must be one of",
+        ),
     ],
 )
 def test_malformed_seed_file_is_refused_naming_file_and_fault(tmp_path: Path, text: str, fault: str):
@@ -138,3 +153,49 @@ def test_serve_refuses_a_malformed_seed_without_a_traceback(tmp_path: Path):
     assert result.returncode == 2
     assert str(path) in result.stderr and "api_keys" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+SCRIPTED = """\
+answer:
+  - {type: text, text: Everyone gets this.}
+accounts:
+  - id: a
+    api_keys: [key-a]
+    sessions:
+      - id: 5f0c7f43-8f5e-4d7e-9a53-0a4a2c1d9b10
+        chats:
+          - id: 7d1e2c3b-4a5f-4e6d-8c7b-9a0b1c2d3e4f
+            answer:
+              - {type: reasoning, text: Hmm.}
+              - {type: tool, name: lookup, input: {q: 1}, error: Not found, seconds: 0}
+              - {type: data, name: chart, data: [1, 2]}
+              - {type: text, text: This chat answers so.}
+          - id: 8e2f3d4c-5b6a-4f7e-9d8c-0b1c2d3e4f50
+          - id: 9f3a4e5d-6c7b-4a8f-8e9d-1c2d3e4f5061
+            generating:
+              parts: [{type: tool, name: slow, input: {}, output: 1, seconds: 60}]
+"""
+
+
+async def test_seeded_answers_script_what_each_chat_answers(tmp_path: Path):
+    seed = read_seed_file(write(tmp_path, "scripted.yaml", SCRIPTED))
+    app, api = await client_for(seed, "key-a")
+    session = "5f0c7f43-8f5e-4d7e-9a53-0a4a2c1d9b10"
+    try:
+        for chat_id, types, text in [
+            (
+                "7d1e2c3b-4a5f-4e6d-8c7b-9a0b1c2d3e4f",
+                {"reasoning-delta", "tool-output-error", "data-chart"},
+                "This chat answers so.",
+            ),
+            ("8e2f3d4c-5b6a-4f7e-9d8c-0b1c2d3e4f50", {"text-delta"}, "Everyone gets this."),
+        ]:
+            chat = ChatRef(session, chat_id)
+            log = await api.read_stream("POST", "/api/chat", json=api.send_body(chat, "hi"))
+            assert types <= set(log.types())
+            assert log.text == text
+        generating = ChatRef(session, "9f3a4e5d-6c7b-4a8f-8e9d-1c2d3e4f5061")
+        assert (await api.chat_state(generating))["isStreaming"] is True
+    finally:
+        await app.runtime.close()  # type: ignore[attr-defined]
+        await api.http.aclose()

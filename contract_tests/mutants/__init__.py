@@ -116,7 +116,7 @@ MUTANTS: dict[str, Mutant] = {
 }
 
 # Short answers keep the suite fast; still several chunks apart, so a stop lands mid-answer.
-IN_PROCESS_CONFIG = Config(stream_pace=0.05, stop_timeout=2.0)
+IN_PROCESS_CONFIG = Config(first_token_delay=0.05, tokens_per_second=50, tool_seconds=0.3, stop_timeout=2.0)
 
 
 def build_app(

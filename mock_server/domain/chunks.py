@@ -1,19 +1,51 @@
-"""The chunks of a Vercel AI SDK v6 "UI message stream": what a generation emits, as plain dicts.
+"""The chunks of a Vercel AI SDK v6 "UI message stream": an answer as the chunks a generation
+streams, each with the kind of wait before it, and chunks assembled back into a message's parts.
 
-How they travel (server-sent events ending with `[DONE]`) is the HTTP layer's business:
-`mock_server.http.sse`.
+Every chunk carries only the fields `ai@6.0.0` defines: its chunk schemas are strict (an unknown
+field makes the client throw), and later versions accept what it accepts. How chunks travel
+(server-sent events ending with `[DONE]`) is the HTTP layer's business: `mock_server.http.sse`.
 """
 
 from __future__ import annotations
 
+import enum
 import itertools
+import json
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
+from mock_server.domain.answers import Answer, Data, Reasoning, Text, ToolCall
 from mock_server.domain.models import Chunk
 
 MAX_REPEATED_DELTAS = 20_000
-"""Upper bound on an endless (repeating) answer, so a forgotten demo stream ends by itself."""
+"""Upper bound on an endless (repeating) text, so a forgotten demo stream ends by itself."""
+TOOL_INPUT_PIECE = 12
+"""Characters of a tool call's JSON input per `tool-input-delta`, as models stream it in pieces."""
+CANCELLED = "Cancelled"
+"""The `errorText` the service gives a tool call that a stop cut short."""
+
+
+class Wait(enum.Enum):
+    """What comes before a chunk, as a model's stream would have it."""
+
+    NONE = "none"
+    """Structure (`start`, `text-end`, …): sent at once."""
+    FIRST = "first"
+    """The first content of a step: the model's time to first token."""
+    TOKEN = "token"
+    """One more token at the model's rate."""
+    TOOL = "tool"
+    """A tool's result: after the tool has run."""
+
+
+@dataclass(frozen=True)
+class Step:
+    chunk: Chunk
+    wait: Wait = Wait.NONE
+    seconds: float | None = None
+    """How long the tool runs, for `Wait.TOOL` (None: the server's default)."""
 
 
 def words(text: str) -> list[str]:
@@ -21,26 +53,64 @@ def words(text: str) -> list[str]:
     return re.findall(r"\S+\s*", text) or [text]
 
 
-def text_answer(message_id: str, text: str, *, repeat: bool = False) -> Iterator[Chunk]:
-    """The chunks of an assistant message made of one text part."""
-    part_id = f"{message_id}-text"
-    yield {"type": "start", "messageId": message_id}
-    yield {"type": "start-step"}
-    yield {"type": "text-start", "id": part_id}
-    deltas: Iterable[str] = words(text)
-    if repeat:
-        deltas = itertools.islice(itertools.cycle(deltas), MAX_REPEATED_DELTAS)
-    for delta in deltas:
-        yield {"type": "text-delta", "id": part_id, "delta": delta}
-    yield {"type": "text-end", "id": part_id}
-    yield {"type": "finish-step"}
-    yield {"type": "finish"}
+def answer_steps(message_id: str, answer: Answer) -> Iterator[Step]:
+    """The chunks of `answer` as an agent streams it: a step ends after its tool calls' results."""
+    yield Step({"type": "start", "messageId": message_id})
+    yield Step({"type": "start-step"})
+    lead = Wait.FIRST
+    for index, part in enumerate(answer):
+        part_id = f"{message_id}-{index}"
+        if isinstance(part, Reasoning | Text):
+            kind = "reasoning" if isinstance(part, Reasoning) else "text"
+            deltas: Iterable[str] = words(part.text)
+            if isinstance(part, Text) and part.repeat:
+                deltas = itertools.islice(itertools.cycle(deltas), MAX_REPEATED_DELTAS)
+            yield Step({"type": f"{kind}-start", "id": part_id}, lead)
+            for delta in deltas:
+                yield Step({"type": f"{kind}-delta", "id": part_id, "delta": delta}, Wait.TOKEN)
+            yield Step({"type": f"{kind}-end", "id": part_id})
+        elif isinstance(part, ToolCall):
+            yield from _tool_steps(f"call_{part_id}", part, lead)
+            if index < len(answer) - 1:
+                yield Step({"type": "finish-step"})
+                yield Step({"type": "start-step"})
+                lead = Wait.FIRST
+                continue
+        elif isinstance(part, Data):
+            yield Step({"type": f"data-{part.name}", "data": part.data}, lead)
+        lead = Wait.NONE
+    yield Step({"type": "finish-step"})
+    yield Step({"type": "finish"})
 
 
-def answer_length(text: str, *, repeat: bool = False) -> int:
-    """How many chunks `text_answer` yields, without making them."""
-    deltas = MAX_REPEATED_DELTAS if repeat else len(words(text))
-    return deltas + 6
+def _tool_steps(call_id: str, tool: ToolCall, lead: Wait) -> Iterator[Step]:
+    yield Step({"type": "tool-input-start", "toolCallId": call_id, "toolName": tool.name}, lead)
+    text = json.dumps(tool.input, separators=(",", ":"))
+    for start in range(0, len(text), TOOL_INPUT_PIECE):
+        piece = text[start : start + TOOL_INPUT_PIECE]
+        yield Step({"type": "tool-input-delta", "toolCallId": call_id, "inputTextDelta": piece}, Wait.TOKEN)
+    yield Step(
+        {"type": "tool-input-available", "toolCallId": call_id, "toolName": tool.name, "input": tool.input}
+    )
+    if tool.error is not None:
+        result: Chunk = {"type": "tool-output-error", "toolCallId": call_id, "errorText": tool.error}
+    else:
+        result = {"type": "tool-output-available", "toolCallId": call_id, "output": tool.output}
+    yield Step(result, Wait.TOOL, tool.seconds)
+
+
+def answer_chunks(message_id: str, answer: Answer) -> Iterator[Chunk]:
+    """The chunks of `answer`, unpaced (an answer sent whole)."""
+    return (step.chunk for step in answer_steps(message_id, answer))
+
+
+def step_count(answer: Answer) -> int:
+    """How many chunks `answer_steps` yields."""
+    return sum(1 for _ in answer_steps("", answer))
+
+
+def cancelled_tool(call_id: str) -> Chunk:
+    return {"type": "tool-output-error", "toolCallId": call_id, "errorText": CANCELLED}
 
 
 ABORT: Chunk = {"type": "abort"}
@@ -50,5 +120,73 @@ def error_chunk(text: str) -> Chunk:
     return {"type": "error", "errorText": text}
 
 
-def text_of(chunks: list[Chunk]) -> str:
-    return "".join(c["delta"] for c in chunks if c.get("type") == "text-delta")
+class OpenToolCalls:
+    """The tool calls of a stream that have begun and have no result yet (a stop cancels them)."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, None] = {}
+
+    def saw(self, chunk: Chunk) -> None:
+        kind = chunk.get("type")
+        if kind == "tool-input-start":
+            self._open[chunk["toolCallId"]] = None
+        elif kind in ("tool-output-available", "tool-output-error", "tool-output-denied"):
+            self._open.pop(chunk.get("toolCallId", ""), None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._open))
+
+
+def assemble(chunks: Iterable[Chunk]) -> list[dict[str, Any]]:
+    """The parts of the message `chunks` stream, as the AI SDK's client builds them
+    (`step-start`, `reasoning`, `text`, `tool-{name}` with its state, `data-*`)."""
+    parts: list[dict[str, Any]] = []
+    by_id: dict[str, dict[str, Any]] = {}
+    tool_text: dict[str, str] = {}
+    for chunk in chunks:
+        kind = str(chunk.get("type"))
+        if kind == "start-step":
+            parts.append({"type": "step-start"})
+        elif kind in ("text-start", "reasoning-start"):
+            part = {"type": kind.removesuffix("-start"), "text": "", "state": "streaming"}
+            by_id[chunk["id"]] = part
+            parts.append(part)
+        elif kind in ("text-delta", "reasoning-delta") and chunk.get("id") in by_id:
+            by_id[chunk["id"]]["text"] += chunk["delta"]
+        elif kind in ("text-end", "reasoning-end") and chunk.get("id") in by_id:
+            by_id[chunk["id"]]["state"] = "done"
+        elif kind == "tool-input-start":
+            call_id = chunk["toolCallId"]
+            part = {"type": f"tool-{chunk['toolName']}", "toolCallId": call_id, "state": "input-streaming"}
+            by_id[call_id], tool_text[call_id] = part, ""
+            parts.append(part)
+        elif kind.startswith("tool-") and chunk.get("toolCallId") in by_id:
+            _update_tool(by_id[chunk["toolCallId"]], chunk, tool_text)
+        elif kind.startswith("data-"):
+            parts.append({"type": kind, "data": chunk.get("data")})
+    return parts
+
+
+def _update_tool(part: dict[str, Any], chunk: Chunk, tool_text: dict[str, str]) -> None:
+    kind = chunk["type"]
+    if kind == "tool-input-delta":
+        tool_text[chunk["toolCallId"]] += chunk["inputTextDelta"]
+    elif kind == "tool-input-available":
+        part.update(state="input-available", input=chunk.get("input"))
+    elif kind == "tool-output-available":
+        part.update(state="output-available", output=chunk.get("output"))
+    elif kind == "tool-output-error":
+        if "input" not in part:
+            part["input"] = _partial_json(tool_text.get(chunk["toolCallId"], ""))
+        part.update(state="output-error", errorText=chunk.get("errorText"))
+
+
+def _partial_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def has_content(parts: list[dict[str, Any]]) -> bool:
+    return any(part["type"] != "step-start" for part in parts)

@@ -1,16 +1,19 @@
 """Running generations: each is an asyncio task that writes an answer's chunks to the store.
 
-The task paces its chunks and, between two of them, waits on the store's cancel signal rather than
-sleeping, so a stop requested from any process ends the stream at once. Cancelling means: request it
-through the store, then wait until the task has finished. Nothing here knows about HTTP.
+The task paces its chunks as a hosted model would (a time to first token, then a token rate, and
+a tool's running time) and waits on the store's cancel signal rather than sleeping, so a stop
+requested from any process ends the stream at once. Cancelling means: request it through the
+store, then wait until the task has finished. Nothing here knows about HTTP.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
 from mock_server.domain import chunks as ui
+from mock_server.domain.answers import Answer
 from mock_server.domain.errors import ChatBusy, StopFailed, StopTimedOut
 from mock_server.domain.models import Chunk, Fault, Run, RunStatus, new_id
 from mock_server.domain.store import ChatStore
@@ -18,21 +21,33 @@ from mock_server.domain.store import ChatStore
 log = logging.getLogger(__name__)
 
 
-def answer_for(prompt: str) -> str:
-    """The mock assistant's deterministic answer to `prompt`."""
-    quoted = " ".join(prompt.split())[:120] or "(nothing)"
-    return (
-        f'You said: "{quoted}". This answer comes from the Recoup mock and streams word by word, '
-        "so there is time to press Stop before it ends."
-    )
+@dataclass(frozen=True)
+class Pacing:
+    """How fast answers stream."""
+
+    first_token: float
+    """Seconds before the first content of each step (a model's time to first token)."""
+    tokens_per_second: float
+    """Deltas per second after that; 0 sends them without pause."""
+    tool_seconds: float
+    """How long a tool call runs when its script does not say."""
+
+    def delay(self, step: ui.Step) -> float:
+        if step.wait is ui.Wait.FIRST:
+            return self.first_token
+        if step.wait is ui.Wait.TOKEN:
+            return 1 / self.tokens_per_second if self.tokens_per_second > 0 else 0.0
+        if step.wait is ui.Wait.TOOL:
+            return self.tool_seconds if step.seconds is None else step.seconds
+        return 0.0
 
 
 class Generations:
     """Starts, paces, cancels and finishes the generations of one store."""
 
-    def __init__(self, store: ChatStore, *, pace: float, stop_timeout: float) -> None:
+    def __init__(self, store: ChatStore, *, pacing: Pacing, stop_timeout: float) -> None:
         self.store = store
-        self.pace = pace
+        self.pacing = pacing
         self.stop_timeout = stop_timeout
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -40,18 +55,16 @@ class Generations:
         self,
         chat_id: str,
         claim: str,
-        text: str,
+        answer: Answer,
         *,
-        repeat: bool = False,
         fault: Fault | None = None,
     ) -> Run:
-        """Start generating `text` for a chat that `claim` (a pending id) holds; return the run."""
+        """Start generating `answer` for a chat that `claim` (a pending id) holds; return the run."""
         run = Run(
             id=f"run_{new_id().replace('-', '')}",
             chat_id=chat_id,
             message_id=f"msg_{new_id().replace('-', '')}",
-            text=text,
-            repeat=repeat,
+            answer=answer,
             fault=fault,
         )
         await self.store.add_run(run)
@@ -102,31 +115,40 @@ class Generations:
 
     async def _emit(self, run: Run, emitted: list[Chunk]) -> RunStatus:
         # Made chunk by chunk: an endless demo answer is 20,000 chunks, of which a stop sees a few.
-        last = ui.answer_length(run.text, repeat=run.repeat) - 1
-        break_at = (last + 1) // 2 if run.fault is Fault.BREAK_STREAM else None
-        for index, chunk in enumerate(ui.text_answer(run.message_id, run.text, repeat=run.repeat)):
+        break_at = ui.step_count(run.answer) // 2 if run.fault is Fault.BREAK_STREAM else None
+        open_calls = ui.OpenToolCalls()
+        for index, step in enumerate(ui.answer_steps(run.message_id, run.answer)):
             if index == break_at:
                 await self.store.append_chunk(run.id, ui.error_chunk("The stream broke off"))
                 return RunStatus.FAILED
-            await self.store.append_chunk(run.id, chunk)
-            emitted.append(chunk)
-            if index == last:
-                break
-            if run.fault is Fault.IGNORE_CANCEL:
-                await asyncio.sleep(self.pace)
-            elif await self.store.wait_cancel_requested(run.id, self.pace):
+            if step.wait is not ui.Wait.NONE and await self._stopped_while_waiting(run, step):
+                for call_id in open_calls:
+                    await self._send(run, ui.cancelled_tool(call_id), emitted)
                 await self.store.append_chunk(run.id, ui.ABORT)
                 return RunStatus.CANCELLED
+            open_calls.saw(step.chunk)
+            await self._send(run, step.chunk, emitted)
         return RunStatus.COMPLETED
+
+    async def _stopped_while_waiting(self, run: Run, step: ui.Step) -> bool:
+        delay = self.pacing.delay(step)
+        if run.fault is Fault.IGNORE_CANCEL:
+            await asyncio.sleep(delay)
+            return False
+        return await self.store.wait_cancel_requested(run.id, delay)
+
+    async def _send(self, run: Run, chunk: Chunk, emitted: list[Chunk]) -> None:
+        await self.store.append_chunk(run.id, chunk)
+        emitted.append(chunk)
 
     async def _finish(self, run: Run, emitted: list[Chunk], status: RunStatus) -> None:
         """Keep what was said, free the chat, then wake whoever waits for the run to end."""
-        text = ui.text_of(emitted)
-        if text:
+        parts = ui.assemble(emitted)
+        if ui.has_content(parts):
             message = {
                 "id": run.message_id,
                 "role": "assistant",
-                "parts": [{"type": "text", "text": text}],
+                "parts": parts,
                 "metadata": {"status": status.value},
             }
             await self.store.append_message(run.chat_id, message)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from mock_server.domain.answers import Answer
+
 Message = dict[str, Any]
 """An AI SDK `UIMessage`: `{"id", "role", "parts": [...], "metadata"?}`."""
 
@@ -99,6 +101,8 @@ class Chat:
     last_assistant_message_at: str | None = None
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
+    answer: Answer | None = None
+    """The scripted answer to every message sent to this chat; None: the server's default."""
 
     @property
     def is_streaming(self) -> bool:
@@ -112,8 +116,6 @@ class Run:
     id: str
     chat_id: str
     message_id: str
-    text: str
-    repeat: bool = False
-    """Cycle `text` until stopped (for long-running demo generations)."""
+    answer: Answer
     fault: Fault | None = None
     status: RunStatus = RunStatus.RUNNING

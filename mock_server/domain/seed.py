@@ -6,6 +6,7 @@ name and the place in it, never as a traceback.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from mock_server.domain.answers import Answer, answer_problems, parse_answer, text_only
 from mock_server.domain.models import Account, Chat, Fault, Message, Session, is_uuid, new_id
 from mock_server.domain.service import ChatService
 
@@ -39,15 +41,19 @@ _UI_MESSAGE = {
         "parts": {"type": "array", "items": {"type": "object", "required": ["type"]}},
     },
 }
+# Scripted answers are checked by `answers.answer_problems`, whose messages name the part at fault.
+_ANSWER = {"type": "array"}
 _GENERATING = {
     "oneOf": [
         {"type": "boolean"},
         {
             "type": "object",
             "additionalProperties": False,
+            "not": {"required": ["text", "parts"]},
             "properties": {
                 "text": {"type": "string", "minLength": 1},
                 "repeat": {"type": "boolean"},
+                "parts": _ANSWER,
                 "fault": {"enum": [f.value for f in Fault]},
             },
         },
@@ -58,6 +64,7 @@ SEED_SCHEMA: dict[str, Any] = {
     "required": ["accounts"],
     "additionalProperties": False,
     "properties": {
+        "answer": _ANSWER,
         "accounts": {
             "type": "array",
             "items": {
@@ -91,6 +98,7 @@ SEED_SCHEMA: dict[str, Any] = {
                                                 "type": "array",
                                                 "items": {"oneOf": [_TEXT_MESSAGE, _UI_MESSAGE]},
                                             },
+                                            "answer": _ANSWER,
                                             "generating": _GENERATING,
                                         },
                                     },
@@ -100,72 +108,8 @@ SEED_SCHEMA: dict[str, Any] = {
                     },
                 },
             },
-        }
+        },
     },
-}
-
-DEMO_SEED: Seed = {
-    "accounts": [
-        {
-            "id": "artist-a",
-            "api_keys": ["demo-key-a"],
-            "sessions": [
-                {
-                    "id": "aaaaaaaa-0000-4000-8000-000000000001",
-                    "title": "Release plan",
-                    "chats": [
-                        {
-                            "id": "11111111-1111-4111-8111-111111111111",
-                            "title": "Idle chat",
-                            "messages": [
-                                {"role": "user", "text": "Which cities should the tour start in?"},
-                                {
-                                    "role": "assistant",
-                                    "text": "Start where streams grew fastest: Berlin, then Lisbon.",
-                                },
-                            ],
-                        },
-                        {
-                            "id": "22222222-2222-4222-8222-222222222222",
-                            "title": "Generating chat",
-                            "messages": [{"role": "user", "text": "Write a long press release."}],
-                            "generating": {
-                                "text": "This press release keeps streaming until someone presses Stop.",
-                                "repeat": True,
-                            },
-                        },
-                        {
-                            "id": "55555555-5555-4555-8555-555555555504",
-                            "title": "Stop times out (504)",
-                            "generating": {
-                                "text": "This answer ignores Stop; the stop answers 504 after its timeout.",
-                                "fault": "ignore-cancel",
-                            },
-                        },
-                        {
-                            "id": "55555555-5555-4555-8555-555555555502",
-                            "title": "Stop fails (502)",
-                            "generating": {
-                                "text": "Stopping this answer fails; the stop answers 502.",
-                                "fault": "cancel-fails",
-                            },
-                        },
-                    ],
-                }
-            ],
-        },
-        {
-            "id": "artist-b",
-            "api_keys": ["demo-key-b"],
-            "sessions": [
-                {
-                    "id": "bbbbbbbb-0000-4000-8000-000000000001",
-                    "title": "Merch ideas",
-                    "chats": [{"id": "33333333-3333-4333-8333-333333333333", "title": "B's chat"}],
-                }
-            ],
-        },
-    ]
 }
 
 
@@ -196,7 +140,7 @@ def validate_seed(data: Any, *, source: str = "seed") -> Seed:
     if error is not None:
         where = _json_path(error.absolute_path)
         raise SeedError(f"{source}: {where}: {error.message}")
-    for fault in _duplicates(data):
+    for fault in itertools.chain(_duplicates(data), _answer_problems(data)):
         raise SeedError(f"{source}: {fault}")
     seed: Seed = data
     return seed
@@ -231,6 +175,20 @@ def _duplicates(seed: Seed) -> Iterator[str]:
                     yield from _once(seen["id"], chat["id"], place)
 
 
+def _answer_problems(seed: Seed) -> Iterator[str]:
+    if "answer" in seed:
+        yield from answer_problems(seed["answer"], "$.answer")
+    for a, account in enumerate(seed["accounts"]):
+        for s, session in enumerate(account.get("sessions", [])):
+            for c, chat in enumerate(session.get("chats", [])):
+                where = f"$.accounts[{a}].sessions[{s}].chats[{c}]"
+                if "answer" in chat:
+                    yield from answer_problems(chat["answer"], f"{where}.answer")
+                generating = chat.get("generating")
+                if isinstance(generating, dict) and "parts" in generating:
+                    yield from answer_problems(generating["parts"], f"{where}.generating.parts")
+
+
 def _once(seen: set[str], value: str, label: str) -> Iterator[str]:
     if value in seen:
         yield f"{label} {value!r} is used twice"
@@ -250,8 +208,18 @@ def _message(entry: dict[str, Any]) -> Message:
 DEFAULT_GENERATING_TEXT = "This answer keeps streaming until someone presses Stop."
 
 
+def generating_answer(options: dict[str, Any], default_text: str) -> Answer:
+    """The answer of a generation started from a seed or the admin API: `{parts}`, or `{text, repeat}`
+    (a text that repeats until stopped unless `repeat` is false)."""
+    if "parts" in options:
+        return parse_answer(options["parts"], "$.parts")
+    return text_only(options.get("text") or default_text, repeat=options.get("repeat", True))
+
+
 async def apply_seed(service: ChatService, seed: Seed) -> None:
     """Add `seed`'s accounts, sessions, chats and messages; start its generations."""
+    if "answer" in seed:
+        service.default_answer = parse_answer(seed["answer"])
     for account in seed["accounts"]:
         await service.add_account(Account(id=account["id"], api_keys=tuple(account["api_keys"])))
         for entry in account.get("sessions", []):
@@ -266,6 +234,7 @@ async def apply_seed(service: ChatService, seed: Seed) -> None:
                     id=chat_entry.get("id") or new_id(),
                     session_id=session.id,
                     title=chat_entry.get("title", "New chat"),
+                    answer=parse_answer(chat_entry["answer"]) if "answer" in chat_entry else None,
                 )
                 await service.add_chat(chat, [_message(m) for m in chat_entry.get("messages", [])])
                 await _start_generating(service, chat, chat_entry.get("generating"))
@@ -276,9 +245,5 @@ async def _start_generating(service: ChatService, chat: Chat, spec: bool | dict[
         return
     options = spec if isinstance(spec, dict) else {}
     fault = options.get("fault")
-    await service.start_generation(
-        chat.id,
-        options.get("text", DEFAULT_GENERATING_TEXT),
-        repeat=options.get("repeat", True),
-        fault=Fault(fault) if fault else None,
-    )
+    answer = generating_answer(options, DEFAULT_GENERATING_TEXT)
+    await service.start_generation(chat.id, answer, fault=Fault(fault) if fault else None)

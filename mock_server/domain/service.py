@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from mock_server.domain.answers import Answer, agent_answer
 from mock_server.domain.errors import (
     ChatBusy,
     ChatNotFound,
@@ -21,7 +22,7 @@ from mock_server.domain.errors import (
     SessionNotFound,
     UnknownCredentials,
 )
-from mock_server.domain.generation import Generations, answer_for
+from mock_server.domain.generation import Generations
 from mock_server.domain.models import (
     Account,
     Chat,
@@ -86,6 +87,8 @@ class ChatService:
     def __init__(self, store: ChatStore, generations: Generations) -> None:
         self.store = store
         self.generations = generations
+        self.default_answer: Answer | None = None
+        """The answer to messages in chats without their own; None: `agent_answer` of the message."""
 
     # Identity
 
@@ -167,9 +170,8 @@ class ChatService:
     async def start_generation(
         self,
         chat_id: str,
-        text: str,
+        answer: Answer,
         *,
-        repeat: bool = False,
         fault: Fault | None = None,
         prompt: Message | None = None,
         busy_message: str | None = None,
@@ -183,7 +185,7 @@ class ChatService:
             raise ChatBusy(busy_message)
         if prompt is not None:
             await self.store.append_message(chat_id, prompt)
-        return await self.generations.start(chat_id, claim, text, repeat=repeat, fault=fault)
+        return await self.generations.start(chat_id, claim, answer, fault=fault)
 
     async def send(
         self, account: Account, session_id: str, chat_id: str, messages: list[Message]
@@ -196,7 +198,8 @@ class ChatService:
         if chat.session_id != session_id:
             raise ChatNotFound()
         prompt = new_message if new_message.get("role") == "user" else None
-        run = await self.start_generation(chat.id, answer_for(message_text(new_message)), prompt=prompt)
+        answer = chat.answer or self.default_answer or agent_answer(message_text(new_message))
+        run = await self.start_generation(chat.id, answer, prompt=prompt)
         return run.id, self.store.follow_chunks(run.id)
 
     async def resume(self, account: Account, chat_id: str, start_index: int) -> Resumed | None:
@@ -225,14 +228,14 @@ class ChatService:
 
     # Operating the mock (admin API, seeding)
 
-    async def generate(self, chat_id: str, text: str, *, repeat: bool, fault: Fault | None) -> Run:
+    async def generate(self, chat_id: str, answer: Answer, *, fault: Fault | None) -> Run:
         """Start a generation on an idle chat on nobody's behalf (how faults are set on real chats)."""
         require_uuid(chat_id, "chatId")
         chat = await self.store.get_chat(chat_id)
         if chat is None:
             raise ChatNotFound()
         return await self.start_generation(
-            chat.id, text, repeat=repeat, fault=fault, busy_message="The chat is already generating"
+            chat.id, answer, fault=fault, busy_message="The chat is already generating"
         )
 
     async def add_account(self, account: Account) -> None:
@@ -250,6 +253,7 @@ class ChatService:
         """Cancel every generation, then forget everything stored."""
         await self.generations.close()
         await self.store.clear()
+        self.default_answer = None
 
     async def close(self) -> None:
         await self.generations.close()

@@ -28,8 +28,9 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server.config import Config
+from mock_server.domain.demo import DEMO_SEED
 from mock_server.domain.errors import DomainError
-from mock_server.domain.seed import DEMO_SEED, Seed
+from mock_server.domain.seed import Seed
 from mock_server.domain.store import ChatStore
 from mock_server.http import admin, errors, handlers, prepared
 from mock_server.http.cors import CORS

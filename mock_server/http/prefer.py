@@ -23,7 +23,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server.domain import errors
-from mock_server.domain.chunks import text_answer
+from mock_server.domain.answers import text_only
+from mock_server.domain.chunks import answer_chunks
 from mock_server.http.errors import STATUS, body_of, error_body
 from mock_server.http.journal import entry_of
 from mock_server.http.spec import Document, deref
@@ -132,7 +133,9 @@ class ResponseCatalogue:
         headers["content-type"] = media_type
         if media_type == "text/event-stream":
             headers.update(STREAM_HEADERS)
-            return Chosen(code, headers, sse_text(text_answer("msg_chosen", CHOSEN_TEXT)).encode())
+            return Chosen(
+                code, headers, sse_text(answer_chunks("msg_chosen", text_only(CHOSEN_TEXT))).encode()
+            )
         if code >= 400:
             body: Any = _error_body(operation_id, self.paths[operation_id], code)
         elif "example" in media:

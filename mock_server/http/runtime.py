@@ -14,7 +14,7 @@ from typing import Any
 from connexion import request
 
 from mock_server.config import Config
-from mock_server.domain.generation import Generations
+from mock_server.domain.generation import Generations, Pacing
 from mock_server.domain.seed import Seed, apply_seed
 from mock_server.domain.service import ChatService
 from mock_server.domain.store import ChatStore, MemoryStore
@@ -30,7 +30,8 @@ class Runtime:
         self.config = config
         self.seed = seed
         store = store or MemoryStore()
-        generations = Generations(store, pace=config.stream_pace, stop_timeout=config.stop_timeout)
+        pacing = Pacing(config.first_token_delay, config.tokens_per_second, config.tool_seconds)
+        generations = Generations(store, pacing=pacing, stop_timeout=config.stop_timeout)
         self.service = ChatService(store, generations)
         self.journal = Journal(config.journal_size)
         self._started = False

@@ -13,7 +13,11 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from mock_server.domain.models import Chunk
 
-STREAM_HEADERS = {"x-vercel-ai-ui-message-stream": "v1", "cache-control": "no-cache"}
+STREAM_HEADERS = {
+    "x-vercel-ai-ui-message-stream": "v1",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
 DONE = "[DONE]"
 SEP = "\n"
 PING_SECONDS = 15

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from mock_server.domain import errors
-from mock_server.domain.generation import Generations
+from mock_server.domain.answers import text_only
+from mock_server.domain.generation import Generations, Pacing
 from mock_server.domain.models import Account, Chat, Fault, RunStatus, is_claim, new_claim, new_id
 from mock_server.domain.service import ChatService
 from mock_server.domain.store import MemoryStore
@@ -16,13 +17,14 @@ from mock_server.domain.store import MemoryStore
 A = Account(id="artist-a", api_keys=("key-a",))
 B = Account(id="artist-b", api_keys=("key-b",))
 PACE = 0.02
+PACING = Pacing(first_token=PACE, tokens_per_second=1 / PACE, tool_seconds=PACE * 5)
 STOP_TIMEOUT = 0.3
 
 
 @pytest.fixture
 async def service() -> AsyncIterator[ChatService]:
     store = MemoryStore()
-    service = ChatService(store, Generations(store, pace=PACE, stop_timeout=STOP_TIMEOUT))
+    service = ChatService(store, Generations(store, pacing=PACING, stop_timeout=STOP_TIMEOUT))
     await service.add_account(A)
     await service.add_account(B)
     yield service
@@ -41,7 +43,9 @@ def user_message(text: str) -> dict[str, object]:
 async def generating(service: ChatService, account: Account = A, **options: object) -> Chat:
     """A chat of `account` with a long generation running."""
     chat = await new_chat(service, account)
-    await service.generate(chat.id, "one two three " * 50, repeat=True, fault=options.get("fault"))
+    fault = options.get("fault")
+    assert fault is None or isinstance(fault, Fault)
+    await service.generate(chat.id, text_only("one two three " * 50, repeat=True), fault=fault)
     return chat
 
 
@@ -140,7 +144,10 @@ async def test_a_stopped_answer_keeps_what_was_said(service: ChatService):
     [answer] = messages
     assert answer["role"] == "assistant"
     assert answer["metadata"] == {"status": "cancelled"}
-    assert answer["parts"][0]["text"].startswith("one two")
+    [step, text] = answer["parts"]
+    assert step == {"type": "step-start"}
+    assert text["type"] == "text" and text["state"] == "streaming"
+    assert text["text"].startswith("one two")
 
 
 # Sending and resuming
@@ -171,7 +178,8 @@ async def test_a_sent_message_streams_until_finish_and_frees_the_chat(service: C
     chat = await new_chat(service)
     _, chunks = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
     types = [chunk["type"] async for chunk in chunks]
-    assert types[:3] == ["start", "start-step", "text-start"]
+    assert types[:3] == ["start", "start-step", "reasoning-start"]
+    assert "tool-output-available" in types
     assert types[-3:] == ["text-end", "finish-step", "finish"]
     assert await active_stream(service, chat) is None
 
@@ -210,11 +218,3 @@ async def test_state_shows_each_chat_and_its_generation(service: ChatService):
     assert view.chat.id == chat.id
     assert view.generation is not None
     assert view.generation.run.status is RunStatus.RUNNING
-
-
-def test_an_answer_has_as_many_chunks_as_counted():
-    from mock_server.domain import chunks
-
-    for text, repeat in (("one two three", False), ("x", False), ("one two", True)):
-        made = sum(1 for _ in chunks.text_answer("m", text, repeat=repeat))
-        assert made == chunks.answer_length(text, repeat=repeat)

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
+from mock_server.domain.answers import text_only
 from mock_server.domain.models import Account, Chat, Run, RunStatus, Session, new_id
 from mock_server.domain.store import ChatStore, MemoryStore
 
@@ -32,7 +33,7 @@ async def a_chat(store: ChatStore, account_id: str = "acct") -> Chat:
 
 async def a_run(store: ChatStore, chat: Chat | None = None) -> Run:
     chat = chat or await a_chat(store)
-    run = Run(id=f"run_{new_id()}", chat_id=chat.id, message_id=new_id(), text="hello")
+    run = Run(id=f"run_{new_id()}", chat_id=chat.id, message_id=new_id(), answer=text_only("hello"))
     await store.add_run(run)
     return run
 

@@ -11,9 +11,10 @@ from typing import Any
 
 from starlette.responses import Response
 
+from mock_server.domain.answers import AnswerError
 from mock_server.domain.errors import InvalidInput
 from mock_server.domain.models import Fault
-from mock_server.domain.seed import SeedError, validate_seed
+from mock_server.domain.seed import SeedError, generating_answer, validate_seed
 from mock_server.domain.service import AccountView, GenerationView
 from mock_server.http.journal import Filter
 from mock_server.http.runtime import Runtime, current_runtime
@@ -91,13 +92,12 @@ async def load_seed(body: Any) -> JSON:
 async def start_generation(chat_id: str, body: Any = None) -> JSON:
     options = body if isinstance(body, dict) else {}
     fault = options.get("fault")
+    try:
+        answer = generating_answer(options, DEFAULT_TEXT)
+    except AnswerError as exc:
+        raise InvalidInput(str(exc)) from None
     service = current_runtime().service
-    run = await service.generate(
-        chat_id,
-        options.get("text") or DEFAULT_TEXT,
-        repeat=options.get("repeat", True),
-        fault=Fault(fault) if fault else None,
-    )
+    run = await service.generate(chat_id, answer, fault=Fault(fault) if fault else None)
     generation = await service.generation(run.id)
     assert generation is not None
     return generation_json(generation)
