@@ -16,6 +16,7 @@ PARTS: dict[str, tuple[Callable[[parts.Context], list[Row]], str]] = {
     "stop": (parts.stop_part, "stop throughput and p50/p99: mock, Prism quiet, ceiling (wrk)"),
     "mix": (parts.mix_part, "stops of running, idle, foreign and unknown chats (wrk + lua/mix.lua)"),
     "streams": (parts.streams_part, "stop-to-stream-end p50/p99 with --streams open streams"),
+    "pacing": (parts.pacing_part, "time to first content, delta rates and tool wait of the default answer"),
     "scale": (parts.scale_part, "start-up, RSS and list latency with --sessions x --chats-per-session chats"),
     "contract": (parts.contract_part, "wall time of recoup-contract's default profile, in-process"),
 }

@@ -1,4 +1,4 @@
-"""The measured parts, each returning its rows: stop, mix, streams, scale, contract.
+"""The measured parts, each returning its rows: stop, mix, streams, pacing, scale, contract.
 
 Each part starts the servers it measures one at a time, on loopback and a free port, and stops
 each before the next starts. wrk runs a short warm-up before every measured run.
@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import seeds, streams, wrk
+from bench import pacing, seeds, streams, wrk
 from bench.procs import HOST, Server, ServerFailed, free_port, serving
 from bench.report import TIMES, Row, ratio_row
 from bench.tools import ROOT, Tools, say
@@ -170,6 +170,24 @@ def streams_part(ctx: Context) -> list[Row]:
     )
     measure = f"stop → stream end, {ctx.streams} open streams"
     return [Row(measure, server.name, None, result.end_p(50), result.end_p(99), other, values=vars(result))]
+
+
+def pacing_part(ctx: Context) -> list[Row]:
+    """How the default answer streams at the default pacing: first content, delta rates, tool wait."""
+    seed_file = seeds.write(seeds.stop_seed().seed, ctx.work / "pacing.json")
+    port = free_port()
+    answers = 8
+    with serving(ctx.quiet_name, ctx.mock(port, seed_file), port, cwd=ROOT) as server:
+        say(f"pacing: {server.name}: {answers} default answers at once, default pacing")
+        result = asyncio.run(pacing.measure(port, seeds.KEY_A, answers)).summary()
+    other = (
+        f"medians of {answers}: first content {result['first_content_s'] * 1000:.0f} ms after the request; "
+        f"reasoning {result['reasoning_deltas_per_s']:.1f} and "
+        f"text {result['text_deltas_per_s']:.1f} deltas/s; "
+        f"tool runs {result['tool_wait_s']:.2f} s; whole answer {result['answer_s']:.1f} s "
+        "(defaults: --first-token-delay 0.35, --tokens-per-second 40, --tool-seconds 1.5)"
+    )
+    return [Row("default answer pacing", server.name, other=other, values=result)]
 
 
 def scale_part(ctx: Context) -> list[Row]:

@@ -20,6 +20,7 @@ from httpx_sse import EventSource
 
 from contract_tests.conformance import SpecConformance
 from contract_tests.outgoing import Outgoing, curl_for, server_faults
+from contract_tests.streams import StreamGrammar
 from contract_tests.violations import Violation, ViolationError, describe_response
 
 DONE = "[DONE]"
@@ -199,17 +200,13 @@ class RecoupClient:
                     log.error_text = response.text
                     self.check(response)
                     return
+                grammar = StreamGrammar(from_start=request.url.params.get("startIndex", "0") == "0")
                 async for event in EventSource(response).aiter_sse():
                     log.arrivals.append(time.monotonic())
                     if event.data == DONE:
                         log.done = True
                         continue
-                    try:
-                        chunk = jsonlib.loads(event.data)
-                    except ValueError:
-                        raise ViolationError(
-                            Violation(f"a stream event is not JSON: {event.data[:200]!r}", curl_for(request))
-                        ) from None
+                    chunk = self._chunk(event.data, grammar, request)
                     log.chunks.append(chunk)
                     yield chunk
             log.ended_at = time.monotonic()
@@ -218,6 +215,24 @@ class RecoupClient:
             yield log, chunks()
         finally:
             await response.aclose()
+
+    def _chunk(self, data: str, grammar: StreamGrammar, request: httpx.Request) -> dict[str, Any]:
+        """One event's chunk, which must be a chunk of the contract in an order clients assemble."""
+        try:
+            chunk = jsonlib.loads(data)
+        except ValueError:
+            chunk = None
+        if not isinstance(chunk, dict):
+            raise ViolationError(
+                Violation(f"a stream event is not a JSON chunk: {data[:200]!r}", curl_for(request))
+            )
+        problem = self.conformance.chunks.problem(chunk) if self.conformance else None
+        problem = problem or grammar.feed(chunk)
+        if problem:
+            raise ViolationError(
+                Violation(f"the answer's stream breaks AI SDK v6 clients: {problem}", curl_for(request))
+            )
+        return chunk
 
     async def read_stream(
         self, method: str, path: str, *, json: Any = None, headers: dict[str, str] | None = None

@@ -17,6 +17,8 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+from contract_tests.streams import ChunkSchema, StreamGrammar
+
 
 @dataclass
 class _Request:
@@ -116,6 +118,8 @@ class SpecConformance:
         # read it), which openapi-core does not know: events are checked one at a time.
         config = Config(extra_media_type_deserializers={SSE: _event})
         self._openapi = OpenAPI.from_dict(document, config=config)
+        self.chunks = ChunkSchema(document)
+        """Each event's JSON chunk, which the event's schema names as `contentSchema` only."""
 
     def check(self, response: httpx.Response) -> None:
         """Raise `AssertionError` when `response` (already read) breaks the document."""
@@ -124,10 +128,25 @@ class SpecConformance:
             events = parse_sse(response.text)
             if not events:
                 self._fail(response, "an event stream without events")
+            grammar = StreamGrammar(from_start=response.request.url.params.get("startIndex", "0") == "0")
             for event in events:
                 self._validate(request, _Response(response, json.dumps(event).encode()))
+                problem = self._chunk_problem(event["data"], grammar)
+                if problem:
+                    self._fail(response, f"the answer's stream breaks AI SDK v6 clients: {problem}")
         else:
             self._validate(request, _Response(response))
+
+    def _chunk_problem(self, data: str, grammar: StreamGrammar) -> str | None:
+        if data == "[DONE]":
+            return None
+        try:
+            chunk = json.loads(data)
+        except ValueError:
+            return f"an event is not JSON: {data[:200]!r}"
+        if not isinstance(chunk, dict):
+            return f"an event is not a JSON object: {data[:200]!r}"
+        return self.chunks.problem(chunk) or grammar.feed(chunk)
 
     def _validate(self, request: _Request, response: _Response) -> None:
         try:

@@ -137,24 +137,31 @@ class Generation:
             return None
 
 
+Chunks = list[dict[str, Any]]
+
+
 @asynccontextmanager
 async def generating(
-    api: RecoupClient, chat: ChatRef, text: str = "Tell me a long story", deltas: int = 0
+    api: RecoupClient,
+    chat: ChatRef,
+    text: str = "Tell me a long story",
+    deltas: int = 0,
+    until: Callable[[Chunks], bool] | None = None,
+    reaching: str = "begin",
 ) -> AsyncIterator[Generation]:
-    """A generation running for `chat` while the block runs: entered once its stream has begun
-    (and carried `deltas` text deltas). An answer that ends by itself first is `Inconclusive`."""
+    """A generation running for `chat` while the block runs: entered once its stream has begun and
+    carried `deltas` deltas of any part (reasoning, tool input, text), or once `until` holds of the
+    chunks so far. An answer that ends by itself first is `Inconclusive`."""
     started = asyncio.Event()
     enough = asyncio.Event()
+    reached = until or (lambda chunks: sum(str(c.get("type")).endswith("-delta") for c in chunks) >= deltas)
 
     async def read() -> StreamLog:
-        seen = 0
         async with api.streaming("POST", "/api/chat", json=api.send_body(chat, text)) as (log, chunks):
             generation.log = log
-            async for chunk in chunks:
+            async for _ in chunks:
                 started.set()
-                if chunk.get("type") == "text-delta":
-                    seen += 1
-                if seen >= deltas:
+                if reached(log.chunks):
                     enough.set()
         started.set()
         enough.set()
@@ -165,7 +172,7 @@ async def generating(
         try:
             await asyncio.wait_for(enough.wait(), OPTIONS.timeout)
         except TimeoutError:
-            late = f"a sent message's answer did not begin within {OPTIONS.timeout:g} s (--timeout)"
+            late = f"a sent message's answer did not {reaching} within {OPTIONS.timeout:g} s (--timeout)"
             expect(False, late, generation.log)
         if generation.reading.done():
             log = generation.reading.result()
@@ -175,7 +182,7 @@ async def generating(
                 log,
             )
             if generation.finished_by_itself():
-                raise Inconclusive("the answer ended by itself before it could be stopped")
+                raise Inconclusive(f"the answer ended by itself before it could {reaching} and be stopped")
             expect(False, "the answer's stream ended without a finish chunk before anything stopped it", log)
         yield generation
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench import cli, report, seeds, streams, wrk
+from bench import cli, pacing, report, seeds, streams, wrk
 from bench.ceiling import BODY
 from bench.ceiling import app as ceiling_app
 from mock_server.config import Config
@@ -96,3 +96,21 @@ def test_cli_documents_its_defaults_and_refuses_unknown_parts(capsys):
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["--parts", "stop,nope"])
     assert cli.build_parser().parse_args([]).parts == list(cli.PARTS)
+
+
+async def test_pacing_measure_times_every_part_of_an_answer():
+    app = create_app(
+        Config(first_token_delay=0.05, tokens_per_second=200, tool_seconds=0.1), seeds.stop_seed().seed
+    )
+    async with serving(app) as port:
+        result = await pacing.measure(port, seeds.KEY_A, 2)
+    summary = result.summary()
+    assert set(summary) == {
+        "first_content_s",
+        "reasoning_deltas_per_s",
+        "text_deltas_per_s",
+        "tool_wait_s",
+        "answer_s",
+    }
+    assert all(value > 0 for value in summary.values()), summary
+    assert summary["first_content_s"] < summary["answer_s"]

@@ -1,5 +1,6 @@
 """A real browser: headless Chromium loads the demo page from another origin than the API, sends a
-message, presses Stop, and sees the stream stop; Swagger UI loads the contract and calls the mock.
+message, watches the agent's answer stream in as parts (reasoning, a tool call, text), presses Stop
+and sees the stream stop; Swagger UI loads the contract and calls the mock.
 
 Playwright drives Debian's Chromium (`/usr/bin/chromium`); it never downloads a browser. Screenshots
 are saved under `artifacts/`.
@@ -8,6 +9,7 @@ are saved under `artifacts/`.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -35,8 +37,8 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-# Slow enough that Stop lands while the answer is still streaming.
-BROWSER_CONFIG = Config(stream_pace=0.1, stop_timeout=1.0)
+# Slow enough that Stop lands while the tool runs, or while the text streams (about 1.7 s of it).
+BROWSER_CONFIG = Config(first_token_delay=0.05, tokens_per_second=100, tool_seconds=2.0, stop_timeout=1.0)
 
 if not CHROMIUM.exists():
     if os.environ.get("RECOUP_MOCK_REQUIRE_BROWSER"):
@@ -76,28 +78,44 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     await context.close()
 
 
+async def open_demo(page: Page, api_url: str, page_origin: str) -> str:
+    """Load the demo page from `page_origin`, start a session; return its chat's id."""
+    await page.goto(f"{page_origin}/demo.html?api={api_url}&key={KEY_A}")
+    await page.click("#new-session")
+    await page.wait_for_function("document.getElementById('chat').textContent.length === 36")
+    return await page.text_content("#chat") or ""
+
+
+async def send(page: Page, text: str) -> None:
+    await page.fill("#message", text)
+    await page.click("#send")
+
+
 async def test_demo_page_on_another_origin_streams_and_stop_stops_it(servers, page: Page):
     api_url, page_origin = servers
     console: list[ConsoleMessage] = []
     page.on("console", lambda message: console.append(message))
-    await page.goto(f"{page_origin}/demo.html?api={api_url}&key={KEY_A}")
+    chat_id = await open_demo(page, api_url, page_origin)
 
-    await page.click("#new-session")
-    await page.wait_for_function("document.getElementById('chat').textContent.length === 36")
-    chat_id = await page.text_content("#chat")
-    await page.fill("#message", "Please write a long press release for the tour.")
-    await page.click("#send")
-    await page.wait_for_function("document.getElementById('answer').textContent.split(' ').length > 4")
+    await send(page, "Please write a long press release for the tour.")
+    text = page.locator('#answer [data-part="text"]')
+    await page.wait_for_function(
+        """() => (document.querySelector('#answer [data-part="text"]')?.textContent ?? '')
+        .split(' ').length > 4"""
+    )
     assert await page.get_attribute("#status", "data-state") == "streaming"
 
     await page.click("#stop")
     await page.wait_for_function("document.getElementById('status').dataset.state === 'stopped'")
     await page.wait_for_function("document.getElementById('stop-result').textContent !== '-'")
     assert await page.text_content("#stop-result") == "200 stopped: true"
-    answer = await page.text_content("#answer")
-    await asyncio.sleep(5 * BROWSER_CONFIG.stream_pace)
-    assert await page.text_content("#answer") == answer, "the answer went on after Stop"
-    assert not answer.rstrip().endswith("before it ends."), "Stop must land before the answer's end"
+    answer = await text.text_content() or ""
+    await asyncio.sleep(20 / BROWSER_CONFIG.tokens_per_second)
+    assert await text.text_content() == answer, "the answer went on after Stop"
+    assert not answer.rstrip().endswith("every state."), "Stop must land before the answer's end"
+    assert await text.get_attribute("data-state") == "streaming", "a stopped text never ends"
+    tool = page.locator('#answer [data-part="tool"]')
+    assert await tool.get_attribute("data-state") == "output-available"
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=ARTIFACTS / "demo-stopped.png", full_page=True)
 
@@ -120,6 +138,94 @@ async def test_demo_page_on_another_origin_streams_and_stop_stops_it(servers, pa
     assert state["generating"] == []
     errors = [m.text for m in console if m.type == "error"]
     assert errors == [], errors
+
+
+async def test_a_whole_answer_shows_reasoning_the_tool_with_its_output_and_the_text(servers, page: Page):
+    api_url, page_origin = servers
+    await open_demo(page, api_url, page_origin)
+
+    await send(page, "When is the next tour?")
+    tool = page.locator('#answer [data-part="tool"]')
+    await tool.and_(page.locator('[data-state="input-available"]')).wait_for()
+    assert await tool.locator(".badge").text_content() == "running…"
+    await page.wait_for_function("document.getElementById('status').dataset.state === 'finished'")
+
+    parts = await page.eval_on_selector_all(
+        "#answer > [data-part]", "elements => elements.map(e => e.dataset.part)"
+    )
+    assert parts == ["reasoning", "tool", "text"]
+    reasoning = page.locator('#answer [data-part="reasoning"]')
+    assert await reasoning.get_attribute("data-state") == "done"
+    assert await reasoning.locator(".label").text_content() == "Reasoning"
+    assert "The user wrote" in (await reasoning.locator(".body").text_content() or "")
+
+    assert await tool.get_attribute("data-tool") == "search_web"
+    assert await tool.get_attribute("data-state") == "output-available"
+    assert await tool.locator(".badge").text_content() == "output-available"
+    tool_input = json.loads(await tool.locator(".input pre").text_content() or "")
+    assert tool_input == {"query": "When is the next tour?", "limit": 3}
+    assert '\n  "limit": 3' in (await tool.locator(".input pre").text_content() or ""), "pretty JSON"
+    output = json.loads(await tool.locator(".output pre").text_content() or "")
+    assert len(output["results"]) == 3
+    assert await tool.locator(".error").is_hidden()
+
+    text = page.locator('#answer [data-part="text"]')
+    assert await text.get_attribute("data-state") == "done"
+    assert (await text.text_content() or "").rstrip().endswith("every state.")
+    assert await page.text_content("#stop-result") == "-"
+
+
+async def test_stop_during_a_tool_call_shows_the_tool_cancelled(servers, page: Page):
+    api_url, page_origin = servers
+    await open_demo(page, api_url, page_origin)
+
+    await send(page, "Find the venues of the tour.")
+    tool = page.locator('#answer [data-part="tool"][data-tool="search_web"]')
+    await tool.and_(page.locator('[data-state="input-available"]')).wait_for()
+    await page.click("#stop")
+
+    await tool.and_(page.locator('[data-state="output-error"]')).wait_for()
+    assert await tool.locator(".badge").text_content() == "output-error"
+    assert await tool.locator(".error pre").text_content() == "Cancelled"
+    assert await tool.locator(".output").is_hidden()
+    assert json.loads(await tool.locator(".input pre").text_content() or "")["limit"] == 3
+    await page.wait_for_function("document.getElementById('status').dataset.state === 'stopped'")
+    await page.wait_for_function("document.getElementById('stop-result').textContent !== '-'")
+    assert await page.text_content("#stop-result") == "200 stopped: true"
+    assert await page.locator('#answer [data-part="text"]').count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=ARTIFACTS / "demo-tool-cancelled.png", full_page=True)
+
+
+async def test_a_scripted_answer_shows_its_data_parts_and_a_failed_tool(servers, page: Page):
+    api_url, page_origin = servers
+    answer = [
+        {
+            "type": "tool",
+            "name": "get_tour_dates",
+            "input": {"year": 2027},
+            "error": "Calendar offline",
+            "seconds": 0,
+        },
+        {"type": "data", "name": "status", "data": {"step": "writing", "progress": 0.5}},
+        {"type": "text", "text": "The calendar could not be read."},
+    ]
+    async with httpx.AsyncClient(base_url=api_url) as http:
+        (await http.put("/__mock/seed", json={**TEST_SEED, "answer": answer})).raise_for_status()
+    await open_demo(page, api_url, page_origin)
+
+    await send(page, "When is the next tour?")
+    await page.wait_for_function("document.getElementById('status').dataset.state === 'finished'")
+
+    tool = page.locator('#answer [data-part="tool"]')
+    assert await tool.get_attribute("data-tool") == "get_tour_dates"
+    assert await tool.get_attribute("data-state") == "output-error"
+    assert await tool.locator(".error pre").text_content() == "Calendar offline"
+    data = page.locator('#answer [data-part="data"]')
+    assert await data.get_attribute("data-name") == "status"
+    assert "data-status" in (await data.text_content() or "")
+    assert json.loads(await data.locator("pre").text_content() or "") == answer[1]["data"]
+    assert await page.text_content('#answer [data-part="text"]') == "The calendar could not be read."
 
 
 async def test_swagger_ui_loads_the_contract_and_authorize_makes_calls_work(servers, page: Page):

@@ -112,6 +112,24 @@ MUTANTS: dict[str, Mutant] = {
             "stop frees the chat and says stopped:true but the answer keeps streaming",
             service=broken.StopLeavesStreamRunning,
         ),
+        Mutant(
+            "tools-left-open",
+            "test_a_stop_cancels_every_unfinished_tool_call",
+            "a stop ends the stream without cancelling the tool call that was running",
+            service=broken.ToolsLeftOpen,
+        ),
+        Mutant(
+            "abort-with-reason",
+            "test_stopped_stream_ends",
+            "the abort chunk carries a `reason`, a field ai@6.0.0 refuses",
+            service=broken.AbortWithReason,
+        ),
+        Mutant(
+            "delta-before-start",
+            "test_an_answer_streams_whole_to_its_finish",
+            "deltas stream without their part's start chunk, which AI SDK clients throw on",
+            service=broken.DeltaBeforeStart,
+        ),
     ]
 }
 

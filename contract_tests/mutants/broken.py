@@ -9,14 +9,15 @@ from __future__ import annotations
 import http
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.domain.errors import ChatNotFound, Forbidden
-from mock_server.domain.models import Account, Chat, is_claim, is_uuid, new_claim
-from mock_server.domain.service import ChatService, require_uuid
+from mock_server.domain.models import Account, Chat, Chunk, is_claim, is_uuid, new_claim
+from mock_server.domain.models import Message as UIMessage
+from mock_server.domain.service import ChatService, Resumed, require_uuid
 
 # Chat services
 
@@ -111,6 +112,43 @@ class StopLeavesStreamRunning(ChatService):
         if chat.active_stream_id is None:
             return False
         return await self.store.swap_active_stream(chat.id, chat.active_stream_id, None)
+
+
+class _ChunkRewriter(ChatService):
+    """Rewrites the chunks of every answer as a client receives them (sent or resumed)."""
+
+    def rewrite(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        raise NotImplementedError
+
+    async def send(
+        self, account: Account, session_id: str, chat_id: str, messages: list[UIMessage]
+    ) -> tuple[str, AsyncIterator[Chunk]]:
+        run_id, chunks = await super().send(account, session_id, chat_id, messages)
+        return run_id, self.rewrite(chunks)
+
+    async def resume(self, account: Account, chat_id: str, start_index: int) -> Resumed | None:
+        resumed = await super().resume(account, chat_id, start_index)
+        return resumed and Resumed(resumed.run_id, resumed.tail_index, self.rewrite(resumed.chunks))
+
+
+class ToolsLeftOpen(_ChunkRewriter):
+    async def rewrite(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        async for chunk in chunks:
+            if chunk.get("type") != "tool-output-error":
+                yield chunk
+
+
+class AbortWithReason(_ChunkRewriter):
+    async def rewrite(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        async for chunk in chunks:
+            yield {**chunk, "reason": "user"} if chunk.get("type") == "abort" else chunk
+
+
+class DeltaBeforeStart(_ChunkRewriter):
+    async def rewrite(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        async for chunk in chunks:
+            if chunk.get("type") not in ("reasoning-start", "text-start"):
+                yield chunk
 
 
 # ASGI wrappers

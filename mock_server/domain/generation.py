@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from mock_server.domain import chunks as ui
@@ -40,6 +41,23 @@ class Pacing:
         if step.wait is ui.Wait.TOOL:
             return self.tool_seconds if step.seconds is None else step.seconds
         return 0.0
+
+
+class _Clock:
+    """When each chunk is due: deltas on a schedule of the token rate from the last first token or
+    tool result, so time spent storing and sending chunks does not slow the rate down."""
+
+    def __init__(self) -> None:
+        self._due = time.monotonic()
+
+    def wait(self, step: ui.Step, pacing: Pacing) -> float:
+        """Seconds to wait before `step`'s chunk."""
+        now = time.monotonic()
+        if step.wait is ui.Wait.TOKEN:
+            self._due += pacing.delay(step)
+        else:
+            self._due = now + pacing.delay(step)
+        return max(0.0, self._due - now)
 
 
 class Generations:
@@ -117,11 +135,14 @@ class Generations:
         # Made chunk by chunk: an endless demo answer is 20,000 chunks, of which a stop sees a few.
         break_at = ui.step_count(run.answer) // 2 if run.fault is Fault.BREAK_STREAM else None
         open_calls = ui.OpenToolCalls()
+        clock = _Clock()
         for index, step in enumerate(ui.answer_steps(run.message_id, run.answer)):
             if index == break_at:
                 await self.store.append_chunk(run.id, ui.error_chunk("The stream broke off"))
                 return RunStatus.FAILED
-            if step.wait is not ui.Wait.NONE and await self._stopped_while_waiting(run, step):
+            if step.wait is not ui.Wait.NONE and await self._stopped_while_waiting(
+                run, clock.wait(step, self.pacing)
+            ):
                 for call_id in open_calls:
                     await self._send(run, ui.cancelled_tool(call_id), emitted)
                 await self.store.append_chunk(run.id, ui.ABORT)
@@ -130,8 +151,7 @@ class Generations:
             await self._send(run, step.chunk, emitted)
         return RunStatus.COMPLETED
 
-    async def _stopped_while_waiting(self, run: Run, step: ui.Step) -> bool:
-        delay = self.pacing.delay(step)
+    async def _stopped_while_waiting(self, run: Run, delay: float) -> bool:
         if run.fault is Fault.IGNORE_CANCEL:
             await asyncio.sleep(delay)
             return False

@@ -78,34 +78,13 @@ $("new-session").addEventListener("click", async () => {
   setStatus("ready");
 });
 
-// Read an AI SDK UI message stream: `data: {json}` events, ending with `data: [DONE]`.
-async function readStream(response, onChunk) {
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buffer += value.replace(/\r\n/g, "\n");
-    let end;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const event = buffer.slice(0, end);
-      buffer = buffer.slice(end + 2);
-      const data = event
-        .split("\n")
-        .filter((line) => line.startsWith("data:"))
-        .map((line) => line.slice(5).trimStart())
-        .join("\n");
-      if (data && data !== "[DONE]") onChunk(JSON.parse(data));
-    }
-  }
-}
-
 $("send").addEventListener("click", async () => {
   const text = $("message").value;
   state.messages.push({ id: `user-${Date.now()}`, role: "user", parts: [{ type: "text", text }] });
-  $("answer").textContent = "";
   $("stop-result").textContent = "-";
   $("send").disabled = true;
+  const builder = new MessageBuilder();
+  const view = new MessageView($("answer"), builder);
   const response = await call("POST", "/api/chat", {
     sessionId: state.sessionId,
     chatId: state.chatId,
@@ -119,13 +98,21 @@ $("send").addEventListener("click", async () => {
   setStatus("streaming");
   $("stop").disabled = false;
   let outcome = "ended";
-  await readStream(response, (chunk) => {
-    if (chunk.type === "text-delta") $("answer").textContent += chunk.delta;
-    else if (chunk.type === "abort") outcome = "stopped";
-    else if (chunk.type === "finish") outcome = "finished";
-    else if (chunk.type === "error") outcome = `error: ${chunk.errorText}`;
-  });
+  try {
+    await readStream(response, (chunk) => {
+      const part = builder.apply(chunk);
+      if (part) view.render(part);
+      if (chunk.type === "abort") outcome = "stopped";
+      else if (chunk.type === "finish") outcome = "finished";
+      else if (chunk.type === "error") outcome = `error: ${chunk.errorText}`;
+    });
+  } catch (error) {
+    outcome = `error: ${error}`; // the connection broke
+  }
   // The stream ended: after an `abort` chunk when Stop stopped it.
+  view.end();
+  // As the AI SDK's useChat does, the answer (finished or cut short) joins the conversation.
+  if (builder.hasContent()) state.messages.push(builder.message);
   setStatus(outcome.startsWith("error") ? "error" : outcome, outcome);
   $("stop").disabled = true;
   $("send").disabled = false;

@@ -1,0 +1,125 @@
+"""An AI SDK UI message stream as every v6 client reads it: each chunk valid against the contract's
+`UIMessageChunk` schema (exactly the fields `ai@6.0.0` defines, since its schemas are strict), and
+in an order the SDK's client can assemble.
+
+The order rules are the ones the client enforces by throwing (read from `processUIMessageStream`
+in the `ai` package): a delta or end needs its part's start within the same step, a tool's input
+delta needs the tool's input start, and a tool's result needs its tool part. Nothing may follow a
+`finish` or an `abort`. Anything the client tolerates is not judged here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import referencing
+import referencing.jsonschema
+
+CHUNK_SCHEMA = "UIMessageChunk"
+_BASE = "urn:recoup-contract:document"
+
+
+class ChunkSchema:
+    """The document's `UIMessageChunk` schema, or nothing to check when the document has none."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.present = CHUNK_SCHEMA in document.get("components", {}).get("schemas", {})
+        resource = referencing.Resource.from_contents(
+            document, default_specification=referencing.jsonschema.DRAFT202012
+        )
+        registry: referencing.Registry[Any] = referencing.Registry().with_resource(_BASE, resource)
+        schema = {"$ref": f"{_BASE}#/components/schemas/{CHUNK_SCHEMA}"}
+        self._validator = jsonschema.Draft202012Validator(schema, registry=registry)
+
+    def problem(self, chunk: Any) -> str | None:
+        if not self.present:
+            return None
+        # The top error, not `best_match`, which would descend into the closest-looking branch.
+        error = next(iter(self._validator.iter_errors(chunk)), None)
+        if error is None:
+            return None
+        return f"{_excerpt(chunk)} is not a {CHUNK_SCHEMA} of the contract: {_reason(chunk, error)}"
+
+
+def _reason(chunk: Any, error: jsonschema.ValidationError) -> str:
+    """The fault as the branch for the chunk's `type` sees it, not as the closest-looking branch."""
+    if not (isinstance(chunk, dict) and error.validator == "oneOf"):
+        return error.message
+    branches: dict[Any, list[jsonschema.ValidationError]] = {}
+    for inner in error.context or []:
+        branches.setdefault(inner.schema_path[0], []).append(inner)
+    for errors in branches.values():
+        if not any(list(e.relative_path)[:1] == ["type"] for e in errors):
+            best = jsonschema.exceptions.best_match(errors)
+            if best is not None:
+                return str(best.message)
+    return f"no chunk has the type {chunk.get('type')!r}"
+
+
+def _excerpt(chunk: Any) -> str:
+    text = json.dumps(chunk, separators=(",", ":"))
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+class StreamGrammar:
+    """The order of a stream's chunks, fed one at a time; `from_start` is False for a stream resumed
+    past its first chunk, whose earlier chunks (the parts' starts) were not seen."""
+
+    def __init__(self, *, from_start: bool) -> None:
+        self.from_start = from_start
+        self._active: dict[str, str] = {}
+        """Text and reasoning parts started in this step: id → `text` or `reasoning`."""
+        self._tool_inputs: set[str] = set()
+        self._tools: set[str] = set()
+        self._ended_by: str | None = None
+        self._index = 0
+
+    def feed(self, chunk: dict[str, Any]) -> str | None:
+        """Why `chunk` cannot come next, or None."""
+        index, self._index = self._index, self._index + 1
+        kind = str(chunk.get("type"))
+        if self._ended_by is not None:
+            return f"chunk {index} ({kind}) came after the stream's `{self._ended_by}`"
+        if kind in ("finish", "abort"):
+            self._ended_by = kind
+        problem = self._order(kind, chunk) if self.from_start else None
+        return f"chunk {index}: {problem}" if problem else None
+
+    def _order(self, kind: str, chunk: dict[str, Any]) -> str | None:
+        part_id = str(chunk.get("id"))
+        call_id = str(chunk.get("toolCallId"))
+        if kind == "finish-step":
+            self._active.clear()
+        elif kind in ("text-start", "reasoning-start"):
+            self._active[part_id] = kind.removesuffix("-start")
+        elif kind in ("text-delta", "text-end", "reasoning-delta", "reasoning-end"):
+            part = kind.split("-")[0]
+            if self._active.get(part_id) != part:
+                return f"`{kind}` of {part} part {part_id!r}, which was not started in this step"
+            if kind.endswith("-end"):
+                del self._active[part_id]
+        elif kind == "tool-input-start":
+            self._tool_inputs.add(call_id)
+            self._tools.add(call_id)
+        elif kind == "tool-input-delta" and call_id not in self._tool_inputs:
+            return f"`tool-input-delta` of tool call {call_id!r} before its `tool-input-start`"
+        elif kind in ("tool-input-available", "tool-input-error"):
+            self._tools.add(call_id)
+        elif kind.startswith("tool-") and call_id not in self._tools:
+            return f"`{kind}` of tool call {call_id!r}, which the stream has not begun"
+        return None
+
+
+def open_tool_calls(chunks: list[dict[str, Any]]) -> list[str]:
+    """The tool calls of `chunks` that have begun and have no result."""
+    begun: dict[str, None] = {}
+    for chunk in chunks:
+        kind = chunk.get("type")
+        call_id = str(chunk.get("toolCallId"))
+        if kind in ("tool-input-start", "tool-input-available", "tool-input-error"):
+            begun[call_id] = None
+        elif kind in ("tool-output-available", "tool-output-error", "tool-output-denied"):
+            begun.pop(call_id, None)
+    return list(begun)
