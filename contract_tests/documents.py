@@ -41,3 +41,11 @@ def published_document() -> dict[str, Any]:
         },
     )
     return document
+
+
+def bundled_document() -> dict[str, Any]:
+    """The contract this suite ships (`openapi/recoup-chat.yaml`): the suite's own reference for what
+    a v6 client accepts, whatever a target documents."""
+    from mock_server.http.spec import load_document
+
+    return load_document()

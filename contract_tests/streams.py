@@ -2,10 +2,11 @@
 `UIMessageChunk` schema (exactly the fields `ai@6.0.0` defines, since its schemas are strict), and
 in an order the SDK's client can assemble.
 
-The order rules are the ones the client enforces by throwing (read from `processUIMessageStream`
-in the `ai` package): a delta or end needs its part's start within the same step, a tool's input
-delta needs the tool's input start, and a tool's result needs its tool part. Nothing may follow a
-`finish` or an `abort`. Anything the client tolerates is not judged here.
+The schema is the suite's own copy (the bundled contract's), not the target's: what `ai@6.0.0`
+refuses is a fact about the client, whatever the target documents. The order rules are the ones
+the client enforces by throwing (read from `processUIMessageStream` in the `ai` package): a delta
+or end needs its part's start within the same step, a tool's input delta needs the tool's input
+start, and a tool's result needs its tool part. Anything the client tolerates is not judged here.
 """
 
 from __future__ import annotations
@@ -69,22 +70,17 @@ class StreamGrammar:
 
     def __init__(self, *, from_start: bool) -> None:
         self.from_start = from_start
-        self._active: dict[str, str] = {}
-        """Text and reasoning parts started in this step: id → `text` or `reasoning`."""
+        self._active: set[tuple[str, str]] = set()
+        """Text and reasoning parts started in this step, as (`text` or `reasoning`, id): the
+        client keeps the two kinds apart."""
         self._tool_inputs: set[str] = set()
         self._tools: set[str] = set()
-        self._ended_by: str | None = None
         self._index = 0
 
     def feed(self, chunk: dict[str, Any]) -> str | None:
         """Why `chunk` cannot come next, or None."""
         index, self._index = self._index, self._index + 1
-        kind = str(chunk.get("type"))
-        if self._ended_by is not None:
-            return f"chunk {index} ({kind}) came after the stream's `{self._ended_by}`"
-        if kind in ("finish", "abort"):
-            self._ended_by = kind
-        problem = self._order(kind, chunk) if self.from_start else None
+        problem = self._order(str(chunk.get("type")), chunk) if self.from_start else None
         return f"chunk {index}: {problem}" if problem else None
 
     def _order(self, kind: str, chunk: dict[str, Any]) -> str | None:
@@ -93,13 +89,13 @@ class StreamGrammar:
         if kind == "finish-step":
             self._active.clear()
         elif kind in ("text-start", "reasoning-start"):
-            self._active[part_id] = kind.removesuffix("-start")
+            self._active.add((kind.removesuffix("-start"), part_id))
         elif kind in ("text-delta", "text-end", "reasoning-delta", "reasoning-end"):
             part = kind.split("-")[0]
-            if self._active.get(part_id) != part:
+            if (part, part_id) not in self._active:
                 return f"`{kind}` of {part} part {part_id!r}, which was not started in this step"
             if kind.endswith("-end"):
-                del self._active[part_id]
+                self._active.discard((part, part_id))
         elif kind == "tool-input-start":
             self._tool_inputs.add(call_id)
             self._tools.add(call_id)
@@ -122,4 +118,13 @@ def open_tool_calls(chunks: list[dict[str, Any]]) -> list[str]:
             begun[call_id] = None
         elif kind in ("tool-output-available", "tool-output-error", "tool-output-denied"):
             begun.pop(call_id, None)
+    return list(begun)
+
+
+def begun_tool_calls(chunks: list[dict[str, Any]]) -> list[str]:
+    """The tool calls `chunks` begin, in order."""
+    begun: dict[str, None] = {}
+    for chunk in chunks:
+        if chunk.get("type") in ("tool-input-start", "tool-input-available", "tool-input-error"):
+            begun[str(chunk.get("toolCallId"))] = None
     return list(begun)

@@ -8,12 +8,14 @@ add what only a whole answer, or a stop at a chosen point of one, shows: an answ
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contract_tests.client import json_body
+from contract_tests.client import SetupUnavailable, json_body
 from contract_tests.rules import (
     IDLE_ANSWER,
     LATE_SLACK,
@@ -29,7 +31,7 @@ from contract_tests.rules import (
     needs_generation,
     run,
 )
-from contract_tests.streams import open_tool_calls
+from contract_tests.streams import begun_tool_calls, open_tool_calls
 
 # Chunks a stopped answer may still send: the closing of its parts and the end of the stream.
 TERMINAL_CHUNKS = {
@@ -43,6 +45,8 @@ TERMINAL_CHUNKS = {
 }
 CANCELLED = "Cancelled"
 """The `errorText` the service gives a tool call that a stop cut short."""
+WHOLE_ANSWER_SECONDS = max(60.0, 6 * OPTIONS.timeout)
+"""How long an answer left alone may stream before it is taken for one that streams until stopped."""
 
 
 @needs_generation
@@ -50,7 +54,15 @@ def test_an_answer_streams_whole_to_its_finish() -> None:
     async def body() -> None:
         api = client("a")
         chat = await api.create_chat("contract: whole answer")
-        log = await api.read_stream("POST", "/api/chat", json=api.send_body(chat, "Answer in full"))
+        reading = api.read_stream("POST", "/api/chat", json=api.send_body(chat, "Answer in full"))
+        try:
+            log = await asyncio.wait_for(reading, WHOLE_ANSWER_SECONDS)
+        except TimeoutError:
+            await api.stop(chat.chat_id)
+            raise SetupUnavailable(
+                f"the answer did not end within {WHOLE_ANSWER_SECONDS:g} s: an answer that streams "
+                "until stopped cannot be judged whole"
+            ) from None
         expect(
             log.status_code == 200,
             f"a message to one's own idle chat is answered 200, got {log.status_code}",
@@ -98,6 +110,7 @@ def test_stopped_stream_ends(after: int) -> None:
 TOOL_MOMENTS = {
     "tool-input-start": "while its input streams",
     "tool-input-available": "while it runs",
+    "tool-output-available": "after it finished",
 }
 
 
@@ -105,36 +118,44 @@ TOOL_MOMENTS = {
 @SUITE.property_test("generation")
 @given(moment=st.sampled_from(sorted(TOOL_MOMENTS)))
 def test_a_stop_cancels_every_unfinished_tool_call(moment: str) -> None:
-    def tool_open(chunks: Chunks) -> bool:
-        return bool(chunks) and chunks[-1].get("type") == moment and bool(open_tool_calls(chunks))
+    def at_moment(chunks: Chunks) -> bool:
+        return bool(chunks) and chunks[-1].get("type") == moment
 
     async def body() -> None:
         api = client("a")
         chat = await api.create_chat("contract: tool")
-        reaching = f"call a tool ({moment})"
-        async with generating(api, chat, "Look it up", until=tool_open, reaching=reaching) as generation:
-            unfinished = open_tool_calls(generation.chunks)
+        when = TOOL_MOMENTS[moment]
+        reaching = f"call a tool (`{moment}`)"
+        async with generating(api, chat, "Look it up", until=at_moment, reaching=reaching) as generation:
+            stop_sent = time.monotonic()
             response = await api.stop(chat.chat_id)
             if json_body(response) == IDLE_ANSWER and generation.finished_by_itself():
                 raise Inconclusive("the answer ended by itself before the stop reached it")
-            expect_answer(
-                response, STOPPED_ANSWER, f"the stop of an answer with a tool call {TOOL_MOMENTS[moment]}"
-            )
+            expect_answer(response, STOPPED_ANSWER, f"the stop of an answer with a tool call {when}")
             log = await generation.end(OPTIONS.timeout)
             expect(
                 log is not None, f"the stream went on {OPTIONS.timeout:g} s after the stop answered", response
             )
             assert log is not None
-        results = {
-            c.get("toolCallId"): c for c in log.chunks if str(c.get("type")).startswith("tool-output-")
-        }
-        for call_id in unfinished:
-            result = results.get(call_id, {})
+        results: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+        for at, chunk in zip(log.arrivals, log.chunks, strict=False):
+            if str(chunk.get("type")).startswith("tool-output-"):
+                results.setdefault(str(chunk.get("toolCallId")), []).append((at, chunk))
+        for call_id in begun_tool_calls(log.chunks):
+            got = results.get(call_id, [])
             expect(
-                result.get("type") == "tool-output-error" and result.get("errorText") == CANCELLED,
-                f"tool call {call_id!r}, stopped {TOOL_MOMENTS[moment]}, ends with "
-                f'{{"type":"tool-output-error","errorText":"{CANCELLED}"}}; got {result or "no result"}',
+                len(got) == 1,
+                f"tool call {call_id!r} (stopped {when}) has exactly one result; got "
+                f"{[c for _, c in got] or 'none'}",
                 log,
             )
+            at, result = got[0]
+            if at > stop_sent and result.get("type") == "tool-output-error":
+                expect(
+                    result.get("errorText") == CANCELLED,
+                    f"tool call {call_id!r}, cut short by the stop, ends with "
+                    f'{{"type":"tool-output-error","errorText":"{CANCELLED}"}}; got {result}',
+                    log,
+                )
 
     run(body)

@@ -11,7 +11,7 @@ import math
 import re
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import uvicorn
@@ -20,7 +20,9 @@ from mock_server import __version__
 from mock_server.config import Config, env_default
 from mock_server.domain.demo import DEMO_SEED
 from mock_server.domain.seed import Seed, SeedError, read_seed_file
+from mock_server.http.admin.guard import is_loopback
 from mock_server.http.app import create_app
+from mock_server.http.server import GracefulServer, answers_of, uvicorn_options
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -41,6 +43,12 @@ def _non_negative_int(text: str) -> int:
     return int(text)
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
+    return int(text)
+
+
 def _origin(text: str) -> str:
     origin = text.strip().rstrip("/")
     if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
@@ -53,6 +61,37 @@ def _env_origins() -> list[str] | None:
     if value is None:
         return None
     return [_origin(part) for part in value.split(",") if part.strip()]
+
+
+def _admin_token(text: str) -> str:
+    if not re.fullmatch(r"[\x21-\x7e]+", text):
+        raise argparse.ArgumentTypeError("an admin token is printable ASCII without spaces")
+    return text
+
+
+def _host_name(text: str) -> str:
+    name = text.strip().lower()
+    if not re.fullmatch(r"[a-z0-9.\-]+|\[?[0-9a-f:.]+\]?", name):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a host name or address")
+    return name
+
+
+def _env_list(name: str, parse: Callable[[str], str]) -> list[str]:
+    """`RECOUP_MOCK_<NAME>` as a comma-separated list, each item checked by `parse`."""
+    try:
+        return [parse(part) for part in (env_default(name, None) or "").split(",") if part.strip()]
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"RECOUP_MOCK_{name.upper()}: {exc}") from None
+
+
+def _env_token() -> str | None:
+    value = env_default("admin_token", None)
+    if not value:
+        return None
+    try:
+        return _admin_token(value)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"RECOUP_MOCK_ADMIN_TOKEN: {exc}") from None
 
 
 def _port(text: str) -> int:
@@ -98,22 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=env_default("first_token_delay", str(defaults.first_token_delay)),
         metavar="SECONDS",
         help="seconds before the first content of an answer, and of each step after a tool call "
-        f"(default {defaults.first_token_delay:g}, as a hosted model's time to first token)",
+        "(a hosted model's time to first token)",
     )
     serve.add_argument(
         "--tokens-per-second",
         type=_non_negative_float,
         default=env_default("tokens_per_second", str(defaults.tokens_per_second)),
         metavar="RATE",
-        help=f"reasoning, text and tool-input deltas per second (default {defaults.tokens_per_second:g}; "
-        "0 sends them without pause)",
+        help="reasoning, text and tool-input deltas per second (a hosted model's rate; 0: no pause)",
     )
     serve.add_argument(
         "--tool-seconds",
         type=_non_negative_float,
         default=env_default("tool_seconds", str(defaults.tool_seconds)),
         metavar="SECONDS",
-        help=f"how long a tool call runs when its script does not say (default {defaults.tool_seconds:g})",
+        help="how long a tool call runs when its script does not say",
     )
     serve.add_argument(
         "--stop-timeout",
@@ -138,7 +176,43 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="an origin whose browser pages may call the mock, e.g. http://localhost:3000; repeat for "
         "several (RECOUP_MOCK_CORS_ORIGIN takes a comma-separated list) "
-        "(default: any origin, for development)",
+        "(default: any origin, for development; never the admin API)",
+    )
+    serve.add_argument(
+        "--admin-cors-origin",
+        type=_origin,
+        action="append",
+        dest="admin_cors_origins",
+        default=argparse.SUPPRESS,
+        metavar="ORIGIN",
+        help="an origin whose browser pages may call the admin API (/__mock: every key, the seed, the "
+        "journal's bodies); repeatable, RECOUP_MOCK_ADMIN_CORS_ORIGIN takes a comma-separated list "
+        "(default: none; the mock's own pages, same-origin, and non-browser clients only)",
+    )
+    serve.add_argument(
+        "--admin-host",
+        type=_host_name,
+        action="append",
+        dest="admin_hosts",
+        default=argparse.SUPPRESS,
+        metavar="NAME",
+        help="a Host name the admin API answers besides loopback ones and --host (against DNS "
+        "rebinding); repeatable, RECOUP_MOCK_ADMIN_HOST takes a comma-separated list (default: none)",
+    )
+    serve.add_argument(
+        "--admin-token",
+        type=_admin_token,
+        default=argparse.SUPPRESS,  # never shown by --help, even when set in the environment
+        metavar="TOKEN",
+        help="require 'Authorization: Bearer TOKEN' or 'x-mock-admin-token: TOKEN' on every admin "
+        "request but GET /__mock/openapi.json; needed when --host is not loopback "
+        "(RECOUP_MOCK_ADMIN_TOKEN) (default: none)",
+    )
+    serve.add_argument(
+        "--no-admin",
+        action="store_true",
+        default=env_default("no_admin", "") not in ("", "0", "false"),
+        help="serve without the admin API: every /__mock path is 404 (RECOUP_MOCK_NO_ADMIN=1)",
     )
     serve.add_argument(
         "--journal-size",
@@ -146,6 +220,71 @@ def build_parser() -> argparse.ArgumentParser:
         default=env_default("journal_size", str(defaults.journal_size)),
         metavar="N",
         help="how many requests the journal (GET /__mock/journal) keeps; 0 records none",
+    )
+    for flag, kind, help_text in (
+        ("--max-body-bytes", _non_negative_int, "largest request body read; 413 beyond (0: no bound)"),
+        ("--max-json-depth", _non_negative_int, "deepest nesting of a JSON body; 400 beyond"),
+        (
+            "--max-chats",
+            _non_negative_int,
+            "most chats held; a new one evicts the oldest idle chat, else 429",
+        ),
+        (
+            "--max-generations",
+            _non_negative_int,
+            "most answers generating at once; 429 with Retry-After beyond",
+        ),
+        (
+            "--run-retention",
+            _non_negative_float,
+            "seconds a finished answer's chunks stay readable, then freed",
+        ),
+    ):
+        name = flag.removeprefix("--").replace("-", "_")
+        default = getattr(defaults, name)
+        serve.add_argument(
+            flag,
+            type=kind,
+            default=env_default(name, str(default)),
+            metavar="N" if kind is _non_negative_int else "SECONDS",
+            help=help_text,
+        )
+    serve.add_argument(
+        "--header-timeout",
+        type=_non_negative_float,
+        default=env_default("header_timeout", str(defaults.header_timeout)),
+        metavar="SECONDS",
+        help="seconds from a connection's start (or its keep-alive wait's) until a request's headers "
+        "are complete; 408, then closed, after (0: no limit)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=_non_negative_float,
+        default=env_default("body_timeout", str(defaults.body_timeout)),
+        metavar="SECONDS",
+        help="longest pause between two pieces of a request's body; 408, then closed, after (0: no limit)",
+    )
+    serve.add_argument(
+        "--keep-alive-timeout",
+        type=_non_negative_float,
+        default=env_default("keep_alive_timeout", str(defaults.keep_alive_timeout)),
+        metavar="SECONDS",
+        help="seconds an idle keep-alive connection stays open",
+    )
+    serve.add_argument(
+        "--max-header-bytes",
+        type=_positive_int,
+        default=env_default("max_header_bytes", str(defaults.max_header_bytes)),
+        metavar="N",
+        help="largest request line and headers, in bytes; 431, then closed, beyond",
+    )
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=_non_negative_float,
+        default=env_default("shutdown_timeout", str(defaults.shutdown_timeout)),
+        metavar="SECONDS",
+        help="seconds from SIGTERM or Ctrl-C until the process has exited; open answer streams are "
+        "ended first (a stopped answer's chunks, then [DONE]); a second Ctrl-C exits at once",
     )
     serve.add_argument(
         "--quiet",
@@ -167,7 +306,7 @@ def banner(config: Config, seed: Seed, base_url: str) -> str:
     lines = [
         f"Recoup mock on {base_url}  (spec: {base_url}/openapi.json)",
         f"  Swagger UI {base_url}/ui/   demo chat {base_url}/demo/",
-        f"  admin API {base_url}/__mock/ (document: {base_url}/__mock/openapi.json)",
+        _admin_line(config, base_url),
         f"  CORS: {'any origin' if '*' in config.cors_origins else ', '.join(config.cors_origins)}",
     ]
     for account in seed["accounts"]:
@@ -187,6 +326,14 @@ def banner(config: Config, seed: Seed, base_url: str) -> str:
         lines.append("Try:")
         lines.append(f"  curl -s -X POST {base_url}/api/chat/{chat_id}/stop -H 'x-api-key: {key}'")
     return "\n".join(lines)
+
+
+def _admin_line(config: Config, base_url: str) -> str:
+    if not config.admin_enabled:
+        return "  admin API: off (--no-admin)"
+    access = "token required" if config.admin_token else "loopback, no token"
+    origins = ", ".join(config.admin_cors_origins) or "same-origin pages only"
+    return f"  admin API {base_url}/__mock/ (document: {base_url}/__mock/openapi.json; {access}; {origins})"
 
 
 def _example_stop(seed: Seed) -> tuple[str, str] | None:
@@ -221,9 +368,28 @@ def serve(args: argparse.Namespace) -> int:
     except argparse.ArgumentTypeError as exc:
         print(f"recoup-mock: RECOUP_MOCK_CORS_ORIGIN: {exc}", file=sys.stderr)
         return 2
+    try:
+        admin_origins = getattr(args, "admin_cors_origins", None) or _env_list("admin_cors_origin", _origin)
+        admin_hosts = getattr(args, "admin_hosts", None) or _env_list("admin_host", _host_name)
+        admin_token = getattr(args, "admin_token", None) or _env_token()
+    except argparse.ArgumentTypeError as exc:
+        print(f"recoup-mock: {exc}", file=sys.stderr)
+        return 2
+    if not args.no_admin and admin_token is None and not is_loopback(args.host):
+        print(
+            f"recoup-mock: --host {args.host} is not a loopback address: set --admin-token TOKEN "
+            "(or RECOUP_MOCK_ADMIN_TOKEN) to guard the admin API, or serve without it with --no-admin",
+            file=sys.stderr,
+        )
+        return 2
     config = Config(
         host=args.host,
         port=args.port,
+        max_body_bytes=args.max_body_bytes,
+        max_json_depth=args.max_json_depth,
+        max_chats=args.max_chats,
+        max_generations=args.max_generations,
+        run_retention=args.run_retention,
         first_token_delay=args.first_token_delay,
         tokens_per_second=args.tokens_per_second,
         tool_seconds=args.tool_seconds,
@@ -232,18 +398,29 @@ def serve(args: argparse.Namespace) -> int:
         cors_origins=tuple(origins),
         latency=args.latency,
         journal_size=0 if args.quiet else args.journal_size,
+        admin_enabled=not args.no_admin,
+        admin_token=admin_token,
+        admin_cors_origins=tuple(admin_origins),
+        admin_hosts=tuple(admin_hosts),
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keep_alive_timeout=args.keep_alive_timeout,
+        max_header_bytes=args.max_header_bytes,
+        shutdown_timeout=args.shutdown_timeout,
     )
     logging.basicConfig(level=config.log_level.upper(), format="%(levelname)s: %(message)s")
     app = create_app(config, seed)
-    server = uvicorn.Server(
+    server = GracefulServer(
         uvicorn.Config(
             app,
             host=config.host,
             port=config.port,
             log_level=config.log_level,
             access_log=config.log_level in ("info", "debug"),
-            timeout_graceful_shutdown=2,
-        )
+            **uvicorn_options(config),  # hardened protocol, keep-alive, shutdown timeout
+        ),
+        end_answers=answers_of(app),
+        shutdown_timeout=config.shutdown_timeout,
     )
 
     try:
@@ -256,7 +433,8 @@ def serve(args: argparse.Namespace) -> int:
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
-        # uvicorn shuts down gracefully, then re-raises the signal it caught (Ctrl-C).
+        # The server ends open streams and shuts down, then re-raises the Ctrl-C it caught
+        # (a SIGTERM ends in a normal exit, status 0).
         return 130
     return 0
 

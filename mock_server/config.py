@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 ENV_PREFIX = "RECOUP_MOCK_"
 
@@ -27,6 +27,37 @@ class Config:
     """Seconds added before every API answer (not the admin API, Swagger UI or the demo page)."""
     journal_size: int = 1000
     """How many requests the journal keeps; the oldest are dropped first."""
+    admin_enabled: bool = True
+    """Serve the admin API under `/__mock`; off (`--no-admin`), every `/__mock` path is 404."""
+    admin_token: str | None = field(default=None, repr=False)
+    """When set, every admin request but its document must send it (`Authorization: Bearer` or
+    `x-mock-admin-token`); required to serve on a host that is not loopback."""
+    admin_cors_origins: tuple[str, ...] = ()
+    """Origins whose browser pages may call the admin API (none by default: only the mock's own
+    pages, same-origin, and clients that are not browsers); `cors_origins` does not apply to it."""
+    admin_hosts: tuple[str, ...] = ()
+    """`Host` names the admin API answers besides loopback ones and `host` (DNS rebinding guard)."""
+    max_body_bytes: int = 4 * 1024 * 1024
+    """Largest request body read (413 beyond); 0: no bound."""
+    max_json_depth: int = 64
+    """Deepest nesting of a JSON body (400 beyond); 0: only what Python can parse."""
+    max_chats: int = 100_000
+    """Most chats held; a new chat evicts the oldest idle one, or is refused (429); 0: no bound."""
+    max_generations: int = 1000
+    """Most answers generating at once (429 with Retry-After beyond); 0: no bound."""
+    run_retention: float = 60.0
+    """Seconds a finished answer's chunks stay readable before they are freed."""
+    header_timeout: float = 10.0
+    """Seconds from a connection's start (or its keep-alive wait's) until a request's headers are
+    complete (408 after, then closed); 0: no limit."""
+    body_timeout: float = 10.0
+    """Longest pause in seconds between two pieces of a request's body (408, then closed); 0: none."""
+    keep_alive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection stays open (uvicorn's `timeout_keep_alive`)."""
+    max_header_bytes: int = 16 * 1024
+    """Largest request line and headers in bytes (431 beyond, then closed); h11's default."""
+    shutdown_timeout: float = 2.0
+    """Seconds from SIGTERM/SIGINT until the process has exited, open answer streams ended first."""
 
 
 def env_default(name: str, default: str | None) -> str | None:

@@ -119,6 +119,12 @@ MUTANTS: dict[str, Mutant] = {
             service=broken.ToolsLeftOpen,
         ),
         Mutant(
+            "finished-tools-cancelled",
+            "test_a_stop_cancels_every_unfinished_tool_call",
+            "a stop also marks tool calls that had finished as cancelled",
+            service=broken.FinishedToolsCancelled,
+        ),
+        Mutant(
             "abort-with-reason",
             "test_stopped_stream_ends",
             "the abort chunk carries a `reason`, a field ai@6.0.0 refuses",

@@ -138,6 +138,18 @@ class ToolsLeftOpen(_ChunkRewriter):
                 yield chunk
 
 
+class FinishedToolsCancelled(_ChunkRewriter):
+    async def rewrite(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        finished: list[str] = []
+        async for chunk in chunks:
+            if chunk.get("type") == "tool-output-available":
+                finished.append(chunk["toolCallId"])
+            if chunk.get("type") == "abort":
+                for call_id in finished:
+                    yield {"type": "tool-output-error", "toolCallId": call_id, "errorText": "Cancelled"}
+            yield chunk
+
+
 class AbortWithReason(_ChunkRewriter):
     async def rewrite(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
         async for chunk in chunks:

@@ -9,6 +9,7 @@ generation streams, and the generation paces them.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -120,8 +121,16 @@ def answer_problems(data: Any, where: str = "$") -> Iterator[str]:
     if not isinstance(data, list):
         return
     for index, part in enumerate(data):
-        if isinstance(part, dict) and part.get("type") == "tool" and not _is_json(part.get("input")):
-            yield f"{where}[{index}].input: must be JSON"
+        if not isinstance(part, dict):
+            continue
+        for key in ("input", "output", "data"):
+            if key in part and not _is_json(part[key]):
+                yield f"{where}[{index}].{key}: must be JSON data (no NaN, Infinity, dates or other objects)"
+        seconds = part.get("seconds")
+        if isinstance(seconds, float) and not math.isfinite(seconds):
+            yield f"{where}[{index}].seconds: must be a finite number"
+        if part.get("repeat") and index != len(data) - 1:
+            yield f"{where}[{index}].repeat: only the last part may repeat (nothing after it would stream)"
 
 
 def _reason(error: jsonschema.ValidationError) -> str:
@@ -133,8 +142,9 @@ def _reason(error: jsonschema.ValidationError) -> str:
         best = jsonschema.exceptions.best_match(e for e in error.context or [] if e.schema_path[0] == branch)
         if best is not None:
             inner = "".join(f".{p}" for p in best.relative_path)
-            return f"{kind} part{inner}: {best.message}"
-    return error.message
+            message = "has either output or error, not both" if best.validator == "not" else best.message
+            return f"{kind} part{inner}: {message}"
+    return str(error.message)
 
 
 def _is_json(value: Any) -> bool:

@@ -49,8 +49,9 @@ class Step:
 
 
 def words(text: str) -> list[str]:
-    """Split `text` into deltas that concatenate back to it (each word with its trailing space)."""
-    return re.findall(r"\S+\s*", text) or [text]
+    """Split `text` into deltas that concatenate back to it (each word with its trailing space,
+    leading space on its own)."""
+    return re.findall(r"^\s+|\S+\s*", text) or [text]
 
 
 def answer_steps(message_id: str, answer: Answer) -> Iterator[Step]:
@@ -177,15 +178,50 @@ def _update_tool(part: dict[str, Any], chunk: Chunk, tool_text: dict[str, str]) 
         part.update(state="output-available", output=chunk.get("output"))
     elif kind == "tool-output-error":
         if "input" not in part:
-            part["input"] = _partial_json(tool_text.get(chunk["toolCallId"], ""))
+            partial = partial_json(tool_text.get(chunk["toolCallId"], ""))
+            if partial is not _ABSENT:
+                part["input"] = partial
         part.update(state="output-error", errorText=chunk.get("errorText"))
 
 
-def _partial_json(text: str) -> Any:
+_ABSENT = object()
+
+
+def partial_json(text: str) -> Any:
+    """The value a JSON text cut short stands for, as the AI SDK reads a tool's streamed input:
+    open strings, arrays and objects closed, an unfinished member dropped; `_ABSENT` for nothing."""
     try:
         return json.loads(text)
     except ValueError:
-        return None
+        pass
+    stack: list[str] = []
+    cuts: list[tuple[int, str, bool]] = []  # where the text may be cut: (end, closers, in a string)
+    in_string = escaped = False
+    for index, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "[{":
+            stack.append("]" if char == "[" else "}")
+            cuts.append((index + 1, "".join(reversed(stack)), False))
+        elif char in "]}" and stack:
+            stack.pop()
+        elif char == ",":
+            cuts.append((index, "".join(reversed(stack)), False))
+    cuts.append((len(text), "".join(reversed(stack)), in_string))
+    for end, closers, open_string in reversed(cuts):
+        try:
+            return json.loads(text[:end] + ('"' if open_string else "") + closers)
+        except ValueError:
+            continue
+    return _ABSENT
 
 
 def has_content(parts: list[dict[str, Any]]) -> bool:

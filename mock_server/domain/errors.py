@@ -84,3 +84,18 @@ class StopTimedOut(DomainError):
     """A cancelled generation did not end within the stop timeout; the chat stays generating."""
 
     message = "Workflow did not terminate in time"
+
+
+class TooBusy(DomainError):
+    """A bound of the mock is reached; the request may be tried again after `retry_after` seconds."""
+
+    message = "The mock is too busy"
+    retry_after = 1
+
+
+class TooManyGenerations(TooBusy):
+    message = "Too many answers are generating at once; try again shortly"
+
+
+class TooManyChats(TooBusy):
+    message = "The mock holds as many chats as it may, and every one of them is busy"

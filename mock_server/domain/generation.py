@@ -21,6 +21,9 @@ from mock_server.domain.store import ChatStore
 
 log = logging.getLogger(__name__)
 
+SHUTTING_DOWN = "The server is shutting down"
+"""The `errorText` of a run that the server's shutdown had to end (it ignored the cancel)."""
+
 
 @dataclass(frozen=True)
 class Pacing:
@@ -63,11 +66,34 @@ class _Clock:
 class Generations:
     """Starts, paces, cancels and finishes the generations of one store."""
 
-    def __init__(self, store: ChatStore, *, pacing: Pacing, stop_timeout: float) -> None:
+    def __init__(
+        self,
+        store: ChatStore,
+        *,
+        pacing: Pacing,
+        stop_timeout: float,
+        max_running: int = 1000,
+        retention: float = 60.0,
+    ) -> None:
         self.store = store
         self.pacing = pacing
         self.stop_timeout = stop_timeout
+        self.max_running = max_running
+        """How many generations may run at once in this process (0: no bound)."""
+        self.retention = retention
+        """Seconds a finished run's chunks stay readable before they are freed."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._forgetting: set[asyncio.Task[None]] = set()
+        self._closing = False
+        """Set by `cancel_all`: the server is shutting down, a run that starts now is stopped at once."""
+        self._ended_by_shutdown: set[str] = set()
+
+    @property
+    def running(self) -> int:
+        return len(self._tasks)
+
+    def full(self) -> bool:
+        return 0 < self.max_running <= self.running
 
     async def start(
         self,
@@ -92,6 +118,8 @@ class Generations:
         task = asyncio.create_task(self._generate(run), name=run.id)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if self._closing:
+            await self.store.request_cancel(run.id)
         return run
 
     async def cancel(self, run_id: str) -> bool:
@@ -117,6 +145,27 @@ class Generations:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def cancel_all(self, grace: float) -> int:
+        """Server shutdown: stop every running generation the way a stop does; return how many ran.
+
+        Each run ends as a stopped one (its open tool calls cancelled, then `abort`) and, from now
+        on, a run that starts is stopped at once. A run still going after `grace` seconds (one that
+        ignores cancellation) is ended with an `error` chunk saying the server is shutting down.
+        Every run ends as cancelled, its message saved with the parts said so far.
+        """
+        self._closing = True
+        tasks = list(self._tasks)
+        for task in tasks:
+            await self.store.request_cancel(task.get_name())
+        if not tasks:
+            return 0
+        _, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            self._ended_by_shutdown.add(task.get_name())
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        return len(tasks)
+
     async def _generate(self, run: Run) -> None:
         emitted: list[Chunk] = []
         status = RunStatus.COMPLETED
@@ -124,12 +173,20 @@ class Generations:
             status = await self._emit(run, emitted)
         except asyncio.CancelledError:
             status = RunStatus.CANCELLED
+            if run.id in self._ended_by_shutdown:
+                await self.store.append_chunk(run.id, ui.error_chunk(SHUTTING_DOWN))
             raise
         except Exception:
             log.exception("generation %s failed", run.id)
             status = RunStatus.FAILED
         finally:
             await self._finish(run, emitted, status)
+            asyncio.get_running_loop().call_later(self.retention, self._forget, run.id)
+
+    def _forget(self, run_id: str) -> None:
+        task = asyncio.create_task(self.store.forget_run(run_id))
+        self._forgetting.add(task)
+        task.add_done_callback(self._forgetting.discard)
 
     async def _emit(self, run: Run, emitted: list[Chunk]) -> RunStatus:
         # Made chunk by chunk: an endless demo answer is 20,000 chunks, of which a stop sees a few.

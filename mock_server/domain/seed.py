@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import yaml
 
 from mock_server.domain.answers import Answer, answer_problems, parse_answer, text_only
 from mock_server.domain.models import Account, Chat, Fault, Message, Session, is_uuid, new_id
-from mock_server.domain.service import ChatService
+from mock_server.domain.service import UNTIL_STOPPED, ChatService
 
 Seed = dict[str, Any]
 
@@ -43,13 +44,15 @@ _UI_MESSAGE = {
 }
 # Scripted answers are checked by `answers.answer_problems`, whose messages name the part at fault.
 _ANSWER = {"type": "array"}
+_EITHER_TEXT_OR_PARTS = {"anyOf": [{"required": ["text", "parts"]}, {"required": ["repeat", "parts"]}]}
+_NOT_MESSAGES = {id(_EITHER_TEXT_OR_PARTS): "give `parts`, or `text` (with `repeat`), not both"}
 _GENERATING = {
     "oneOf": [
         {"type": "boolean"},
         {
             "type": "object",
             "additionalProperties": False,
-            "not": {"required": ["text", "parts"]},
+            "not": _EITHER_TEXT_OR_PARTS,
             "properties": {
                 "text": {"type": "string", "minLength": 1},
                 "repeat": {"type": "boolean"},
@@ -135,15 +138,38 @@ def _syntax(path: Path) -> str:
 
 def validate_seed(data: Any, *, source: str = "seed") -> Seed:
     """Return `data` when it is a loadable seed, else raise `SeedError` naming the first fault."""
+    for fault in _not_json(data):
+        raise SeedError(f"{source}: {fault}")
     validator = jsonschema.Draft202012Validator(SEED_SCHEMA, format_checker=_uuid_format_checker())
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is not None:
         where = _json_path(error.absolute_path)
-        raise SeedError(f"{source}: {where}: {error.message}")
+        message = _NOT_MESSAGES.get(id(error.validator_value), error.message)
+        raise SeedError(f"{source}: {where}: {message}")
     for fault in itertools.chain(_duplicates(data), _answer_problems(data)):
         raise SeedError(f"{source}: {fault}")
     seed: Seed = data
     return seed
+
+
+def _not_json(data: Any) -> Iterator[str]:
+    """The first value that JSON cannot carry (a YAML date, NaN, Infinity), with its place."""
+    pending: list[tuple[Any, list[Any]]] = [(data, [])]
+    while pending:
+        value, path = pending.pop()
+        if isinstance(value, dict):
+            pending.extend((item, [*path, key]) for key, item in value.items() if isinstance(key, str))
+            if any(not isinstance(key, str) for key in value):
+                yield f"{_json_path(path)}: keys must be strings"
+                return
+        elif isinstance(value, list):
+            pending.extend((item, [*path, index]) for index, item in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            yield f"{_json_path(path)}: {value} is not a JSON number"
+            return
+        elif value is not None and not isinstance(value, str | int | float | bool):
+            yield f"{_json_path(path)}: a {type(value).__name__} is not JSON data (quote it as a string)"
+            return
 
 
 def _uuid_format_checker() -> jsonschema.FormatChecker:
@@ -205,15 +231,14 @@ def _message(entry: dict[str, Any]) -> Message:
     }
 
 
-DEFAULT_GENERATING_TEXT = "This answer keeps streaming until someone presses Stop."
-
-
-def generating_answer(options: dict[str, Any], default_text: str) -> Answer:
+def generating_answer(options: dict[str, Any]) -> Answer | None:
     """The answer of a generation started from a seed or the admin API: `{parts}`, or `{text, repeat}`
-    (a text that repeats until stopped unless `repeat` is false)."""
+    (a text that repeats until stopped unless `repeat` is false); None when neither is given."""
     if "parts" in options:
         return parse_answer(options["parts"], "$.parts")
-    return text_only(options.get("text") or default_text, repeat=options.get("repeat", True))
+    if "text" in options or "repeat" in options:
+        return text_only(options.get("text", UNTIL_STOPPED), repeat=options.get("repeat", True))
+    return None
 
 
 async def apply_seed(service: ChatService, seed: Seed) -> None:
@@ -245,5 +270,4 @@ async def _start_generating(service: ChatService, chat: Chat, spec: bool | dict[
         return
     options = spec if isinstance(spec, dict) else {}
     fault = options.get("fault")
-    answer = generating_answer(options, DEFAULT_GENERATING_TEXT)
-    await service.start_generation(chat.id, answer, fault=Fault(fault) if fault else None)
+    await service.generate(chat.id, generating_answer(options), fault=Fault(fault) if fault else None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from mock_server.domain.answers import Answer, agent_answer
+from mock_server.domain.answers import Answer, agent_answer, text_only
 from mock_server.domain.errors import (
     ChatBusy,
     ChatNotFound,
@@ -20,6 +20,8 @@ from mock_server.domain.errors import (
     InvalidInput,
     InvalidUUID,
     SessionNotFound,
+    TooManyChats,
+    TooManyGenerations,
     UnknownCredentials,
 )
 from mock_server.domain.generation import Generations
@@ -73,6 +75,10 @@ class AccountView:
     sessions: tuple[SessionView, ...]
 
 
+UNTIL_STOPPED = "This answer keeps streaming until someone presses Stop."
+"""What a generation started without an answer says, over and over."""
+
+
 def require_uuid(value: str, field: str) -> None:
     if not is_uuid(value):
         raise InvalidUUID(field)
@@ -84,9 +90,11 @@ def message_text(message: Message) -> str:
 
 
 class ChatService:
-    def __init__(self, store: ChatStore, generations: Generations) -> None:
+    def __init__(self, store: ChatStore, generations: Generations, *, max_chats: int = 0) -> None:
         self.store = store
         self.generations = generations
+        self.max_chats = max_chats
+        """How many chats may be stored (0: no bound); the oldest idle chat makes room for a new one."""
         self.default_answer: Answer | None = None
         """The answer to messages in chats without their own; None: `agent_answer` of the message."""
 
@@ -138,6 +146,7 @@ class ChatService:
             organization_id=organization_id,
             artist_id=artist_id,
         )
+        await self._make_room_for_a_chat()
         await self.store.add_session(session)
         chat = await self.store.add_chat(Chat(id=new_id(), session_id=session.id))
         return session, chat
@@ -146,10 +155,17 @@ class ChatService:
         session = await self.owned_session(account, session_id)
         if chat_id is not None and not is_uuid(chat_id):
             raise InvalidInput("Invalid chat id")
+        if chat_id is None or await self.store.get_chat(chat_id) is None:
+            await self._make_room_for_a_chat()
         chat = await self.store.add_chat(Chat(id=chat_id or new_id(), session_id=session.id))
         if chat.session_id != session.id:
             raise Conflict("Chat ID conflict")
         return chat
+
+    async def _make_room_for_a_chat(self) -> None:
+        full = self.max_chats and await self.store.chat_count() >= self.max_chats
+        if full and await self.store.evict_idle_chat() is None:
+            raise TooManyChats()
 
     async def session_chats(self, account: Account, session_id: str) -> list[Chat]:
         session = await self.owned_session(account, session_id)
@@ -180,6 +196,8 @@ class ChatService:
 
         Raises `ChatBusy` (with `busy_message`, if given) when the chat is already claimed or generating.
         """
+        if self.generations.full():
+            raise TooManyGenerations()
         claim = new_claim()
         if not await self.store.swap_active_stream(chat_id, None, claim):
             raise ChatBusy(busy_message)
@@ -228,12 +246,14 @@ class ChatService:
 
     # Operating the mock (admin API, seeding)
 
-    async def generate(self, chat_id: str, answer: Answer, *, fault: Fault | None) -> Run:
-        """Start a generation on an idle chat on nobody's behalf (how faults are set on real chats)."""
+    async def generate(self, chat_id: str, answer: Answer | None, *, fault: Fault | None) -> Run:
+        """Start a generation on an idle chat on nobody's behalf (how faults are set on real chats);
+        without an answer, the chat's scripted one, else a text that streams until stopped."""
         require_uuid(chat_id, "chatId")
         chat = await self.store.get_chat(chat_id)
         if chat is None:
             raise ChatNotFound()
+        answer = answer or chat.answer or text_only(UNTIL_STOPPED, repeat=True)
         return await self.start_generation(
             chat.id, answer, fault=fault, busy_message="The chat is already generating"
         )
@@ -257,6 +277,10 @@ class ChatService:
 
     async def close(self) -> None:
         await self.generations.close()
+
+    async def cancel_all(self, grace: float) -> int:
+        """Shutting down: end every running answer as a stop does (see `Generations.cancel_all`)."""
+        return await self.generations.cancel_all(grace)
 
     async def generation(self, run_id: str | None) -> GenerationView | None:
         run = await self.store.get_run(run_id) if run_id else None

@@ -5,7 +5,8 @@ admin API under `/__mock` with its own document, Swagger UI at `/ui` and the dem
 Outermost first, the stack is: journal, CORS, runtime, Connexion's errors, routing, chosen
 responses, security, validation, the journal's validation mark, handlers; so preflights are
 answered before credentials are asked for, error responses carry CORS headers, and the journal
-sees every answer.
+sees every answer. Between CORS and runtime, the admin API's own CORS (configured origins only) and
+its guard (`admin.guard`) refuse other sites, rebound hosts and missing tokens before anything runs.
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ from mock_server.domain.errors import DomainError
 from mock_server.domain.seed import Seed
 from mock_server.domain.store import ChatStore
 from mock_server.http import admin, errors, handlers, prepared
-from mock_server.http.cors import CORS
+from mock_server.http.admin.guard import AdminGuard, without_security
+from mock_server.http.cors import CORS, AdminCORS
 from mock_server.http.journal import JournalMiddleware, PassedValidation
+from mock_server.http.limits import BodyLimit
 from mock_server.http.pages import Pages
 from mock_server.http.prefer import ChosenResponses
 from mock_server.http.runtime import CURRENT_RUNTIME, SCOPE_KEY, Runtime
@@ -146,7 +149,7 @@ def create_app(
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
     )
     app.add_api(
-        connexion_view(admin_document),
+        without_security(connexion_view(admin_document)),
         base_path=admin.PREFIX,
         resolver=Resolver(function_resolver=functools.partial(handler_for, module=admin.handlers)),
         pythonic_params=True,
@@ -182,12 +185,32 @@ def create_app(
             journal=runtime.journal,
             exclude_prefix=admin.PREFIX,
         )
-    app.add_middleware(CORS, MiddlewarePosition.BEFORE_EXCEPTION, origins=config.cors_origins)
+    app.add_middleware(
+        CORS, MiddlewarePosition.BEFORE_EXCEPTION, origins=config.cors_origins, except_under=admin.PREFIX
+    )
+    if config.admin_enabled and config.admin_cors_origins:
+        app.add_middleware(
+            AdminCORS,
+            MiddlewarePosition.BEFORE_EXCEPTION,
+            origins=config.admin_cors_origins,
+            prefix=admin.PREFIX,
+        )
+    app.add_middleware(
+        AdminGuard,
+        MiddlewarePosition.BEFORE_EXCEPTION,
+        prefix=admin.PREFIX,
+        enabled=config.admin_enabled,
+        token=config.admin_token,
+        origins=config.admin_cors_origins,
+        hosts=config.admin_hosts,
+        listen_host=config.host,
+    )
     app.add_middleware(RuntimeMiddleware, MiddlewarePosition.BEFORE_EXCEPTION, runtime=runtime)
     app.add_middleware(EscapeNewlinesInPath, MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(
         ChosenResponses, MiddlewarePosition.BEFORE_SECURITY, document=document, latency=config.latency
     )
+    app.add_middleware(BodyLimit, MiddlewarePosition.BEFORE_VALIDATION, max_bytes=config.max_body_bytes)
     app.add_middleware(PassedValidation, MiddlewarePosition.BEFORE_CONTEXT)
     app.add_error_handler(DomainError, errors.render_domain_error)
     app.add_error_handler(ProblemException, errors.render_problem)

@@ -3,6 +3,10 @@
 Preflights are answered here, before authentication and routing, so a browser can always learn what
 it may send; every other response (errors included) gets the CORS headers on its way out, so the app
 can read a 401 or a 504 as well as a 200. A refused preflight is an error body like any other.
+
+The admin API (`/__mock`) is not the API: `CORS` leaves it alone, and `AdminCORS` answers for it only
+the origins configured for it (`--admin-cors-origin`, none by default), so no other page is granted
+anything there; `admin.guard` refuses the rest.
 """
 
 from __future__ import annotations
@@ -22,17 +26,29 @@ ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
 ALLOWED_HEADERS = ("x-api-key", "authorization", "content-type", "prefer")
 EXPOSED_HEADERS = ("x-workflow-run-id", "x-workflow-stream-tail-index", "x-vercel-ai-ui-message-stream")
 PREFLIGHT_MAX_AGE = 600
+ADMIN_ALLOWED_HEADERS = ("authorization", "content-type", "x-mock-admin-token")
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
 class CORS(CORSMiddleware):
     """Starlette's CORS middleware with the mock's policy and contract-shaped refusals."""
 
-    def __init__(self, app: ASGIApp, origins: Sequence[str] = (ANY_ORIGIN,)) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        origins: Sequence[str] = (ANY_ORIGIN,),
+        except_under: str | None = None,
+        headers: Sequence[str] = ALLOWED_HEADERS,
+    ) -> None:
+        self.except_under = except_under  # a path prefix (the admin API's) it does not answer for
         super().__init__(
             app,
             allow_origins=list(origins),
             allow_methods=ALLOWED_METHODS,
-            allow_headers=ALLOWED_HEADERS,
+            allow_headers=headers,
             expose_headers=EXPOSED_HEADERS,
             # A page on a public host calling a mock on the developer's machine sends a
             # private-network preflight; a development mock accepts it.
@@ -46,6 +62,9 @@ class CORS(CORSMiddleware):
         if scope["type"] == "http" and not any(name == b"origin" for name, _ in scope["headers"]):
             await self.app(scope, receive, send)
             return
+        if scope["type"] == "http" and self.except_under and _under(scope["path"], self.except_under):
+            await self.app(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
     def preflight_response(self, request_headers: Headers) -> Response:
@@ -56,3 +75,23 @@ class CORS(CORSMiddleware):
         reason = bytes(response.body).decode()
         refusal = error_body(f"{reason} (preflight from {request_headers['origin']})")
         return Response(json.dumps(refusal), 400, headers=headers, media_type="application/json")
+
+
+class AdminCORS(CORS):
+    """CORS under the admin API's prefix, for its configured origins only.
+
+    A request from any other origin passes untouched (no `Access-Control-Allow-*` header, no
+    private-network allowance) to the admin guard, which refuses it.
+    """
+
+    def __init__(self, app: ASGIApp, origins: Sequence[str], prefix: str) -> None:
+        super().__init__(app, origins, headers=ADMIN_ALLOWED_HEADERS)
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _under(scope["path"], self.prefix):
+            origins = Headers(scope=scope).getlist("origin")
+            if len(origins) == 1 and self.is_allowed_origin(origins[0]):
+                await super().__call__(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -32,6 +32,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.TooBusy: 429,
     errors.StopFailed: 502,
     errors.StopTimedOut: 504,
 }
@@ -45,8 +46,14 @@ _VALIDATION_PROBLEMS = (BadRequestProblem, ExtraParameterProblem, UnsupportedMed
 _SECURITY_PROBLEMS = {"No authorization token provided", "Invalid authorization header"}
 
 
+MAX_ERROR_CHARS = 1000
+"""Longest `error` message sent: validation messages quote the input, which may be megabytes."""
+
+
 def error_body(message: str, **extra: Any) -> dict[str, Any]:
     """The contract's error body; `extra` adds fields such as `missing_fields`."""
+    if len(message) > MAX_ERROR_CHARS:
+        message = f"{message[:MAX_ERROR_CHARS]}… ({len(message):,} characters in all)"
     return {"status": "error", **extra, "error": message}
 
 
@@ -94,7 +101,8 @@ async def render_domain_error(request: ConnexionRequest, exc: Exception) -> Conn
     assert isinstance(exc, errors.DomainError)
     if isinstance(exc, errors.InvalidInput):
         _mark_invalid(request)
-    return json_error(body_of(exc), status_of(exc))
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.TooBusy) else None
+    return json_error(body_of(exc), status_of(exc), headers)
 
 
 async def render_problem(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:

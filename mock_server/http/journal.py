@@ -24,8 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ENTRY_KEY = "recoup_mock.journal_entry"
 BODY_EXCERPT = 2048
+"""Bytes of a request body (and of a JSON answer) an entry keeps."""
+HEADER_EXCERPT = 1024
+"""Characters of one header value an entry keeps."""
+QUERY_EXCERPT = 2048
 REDACTED = "<redacted>"
-REDACTED_HEADERS = frozenset({"x-api-key", "authorization", "cookie", "proxy-authorization"})
+REDACTED_HEADERS = frozenset(
+    {"x-api-key", "authorization", "cookie", "proxy-authorization", "x-mock-admin-token"}
+)
 
 
 class Validation:
@@ -45,6 +51,8 @@ class Entry:
     headers: dict[str, str]
     body: str
     body_truncated: bool
+    body_read: bool = False
+    """Whether the mock read the body (not when it refused the credentials or chose the answer)."""
     status: int | None = None
     operation_id: str | None = None
     validation: str = Validation.SKIPPED
@@ -62,6 +70,7 @@ class Entry:
             "received_at": "time",
             "operation_id": "operationId",
             "body_truncated": "bodyTruncated",
+            "body_read": "bodyRead",
             "duration_ms": "durationMs",
         }
         return {renamed.get(k, k): v for k, v in asdict(self).items() if not k.startswith("_")}
@@ -114,17 +123,21 @@ class Journal:
         self._ids = itertools.count(1)
 
     def record(
-        self, method: str, path: str, query: str, headers: Iterable[tuple[str, str]], body: bytes
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Iterable[tuple[str, str]],
     ) -> Entry:
         entry = Entry(
             id=next(self._ids),
             received_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
             method=method,
-            path=path,
-            query=query,
-            headers={k: REDACTED if k in REDACTED_HEADERS else v for k, v in headers},
-            body=body[:BODY_EXCERPT].decode("utf-8", errors="replace"),
-            body_truncated=len(body) > BODY_EXCERPT,
+            path=path[:QUERY_EXCERPT],
+            query=query[:QUERY_EXCERPT],
+            headers={k: REDACTED if k in REDACTED_HEADERS else v[:HEADER_EXCERPT] for k, v in headers},
+            body="",
+            body_truncated=False,
         )
         self._entries.append(entry)
         return entry
@@ -178,13 +191,12 @@ class JournalMiddleware:
         if path == self.exclude_prefix or path.startswith(self.exclude_prefix + "/"):
             await self.app(scope, receive, send)
             return
-        # Request bodies are small; reading them first records even those a chosen response or a
-        # rejected credential leaves unread, and the app gets them replayed unchanged.
-        body, receive = await _buffered(receive)
         headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-        entry = self.journal.record(
-            scope["method"], path, scope.get("query_string", b"").decode("latin-1"), headers, body
-        )
+        query = scope.get("query_string", b"").decode("latin-1")
+        entry = self.journal.record(scope["method"], path, query, headers)
+        # The body is recorded as the app reads it, never read for the journal's sake: a refused
+        # credential must not make the mock wait for, or hold, a body it will not use.
+        receive = _recording(receive, entry)
         names = {k for k, _ in headers}
         entry.preflight = (
             scope["method"] == "OPTIONS" and {"origin", "access-control-request-method"} <= names
@@ -208,30 +220,21 @@ class JournalMiddleware:
             entry.finish()
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    chunks: list[bytes] = []
-    while True:
+def _recording(receive: Receive, entry: Entry) -> Receive:
+    """`receive`, keeping the first `BODY_EXCERPT` bytes of the body in `entry` as they pass."""
+    excerpt = bytearray()
+
+    async def recording_receive() -> Message:
         message = await receive()
-        if message["type"] != "http.request":
-            # The client went away before sending its body: hand the app that message first.
-            pending: list[Message] = [message]
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            pending = []
-            break
-    body = b"".join(chunks)
-    replayed = False
+        if message["type"] == "http.request":
+            entry.body_read = True
+            chunk = message.get("body", b"")
+            room = BODY_EXCERPT - len(excerpt)
+            if room > 0 and chunk:
+                excerpt.extend(chunk[:room])
+                entry.body = excerpt.decode("utf-8", errors="replace")
+            if len(chunk) > room or (len(excerpt) >= BODY_EXCERPT and message.get("more_body", False)):
+                entry.body_truncated = True
+        return message
 
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            if pending:
-                return pending.pop()
-            return {"type": "http.request", "body": body, "more_body": False}
-        if pending:
-            return pending.pop()
-        return await receive()
-
-    return body, replay
+    return recording_receive

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -37,6 +37,7 @@ from starlette.responses import Response as StarletteResponse
 from starlette.types import Receive, Scope, Send
 
 from mock_server.domain.errors import InvalidInput
+from mock_server.http.limits import load_json
 
 MIDDLEWARES = [
     ServerErrorMiddleware,
@@ -195,7 +196,12 @@ def _built_once(role: str, definition: dict[str, Any], build: Callable[[], Any])
 
 
 class PreparedJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
-    """Connexion's JSON body validator, with the draft-4 validator of each schema built once."""
+    """Connexion's JSON body validator, with the draft-4 validator of each schema built once, and
+    the body's depth bounded before it is parsed."""
+
+    async def _parse(self, stream: AsyncIterator[bytes], scope: Scope) -> Any:
+        body = b"".join([message async for message in stream]).decode(self._encoding)
+        return load_json(body) if body else None
 
     @property
     def _validator(self) -> Any:

@@ -31,8 +31,14 @@ class Runtime:
         self.seed = seed
         store = store or MemoryStore()
         pacing = Pacing(config.first_token_delay, config.tokens_per_second, config.tool_seconds)
-        generations = Generations(store, pacing=pacing, stop_timeout=config.stop_timeout)
-        self.service = ChatService(store, generations)
+        generations = Generations(
+            store,
+            pacing=pacing,
+            stop_timeout=config.stop_timeout,
+            max_running=config.max_generations,
+            retention=config.run_retention,
+        )
+        self.service = ChatService(store, generations, max_chats=config.max_chats)
         self.journal = Journal(config.journal_size)
         self._started = False
         self._lock = asyncio.Lock()

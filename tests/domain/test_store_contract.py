@@ -241,3 +241,32 @@ async def test_clear_forgets_everything(store: ChatStore):
     assert await store.account_for_key("k") is None
     assert await store.get_chat(run.chat_id) is None
     assert await store.get_run(run.id) is None
+
+
+# Bounds
+
+
+async def test_the_oldest_idle_chat_is_evicted_with_its_messages_and_busy_ones_never(store: ChatStore):
+    busy = await a_chat(store)
+    assert await store.swap_active_stream(busy.id, None, "run_x")
+    oldest, newer = await a_chat(store), await a_chat(store)
+    await store.append_message(oldest.id, {"id": "m", "role": "user", "parts": []})
+    assert await store.chat_count() == 3
+    assert await store.evict_idle_chat() == oldest.id
+    assert await store.get_chat(oldest.id) is None and await store.messages(oldest.id) == []
+    assert oldest.id not in {c.id for c in await store.chats(oldest.session_id)}
+    assert await store.evict_idle_chat() == newer.id
+    assert await store.evict_idle_chat() is None, "a chat that is generating is never evicted"
+    assert await store.chat_count() == 1 and await store.get_chat(busy.id) is not None
+
+
+async def test_a_forgotten_run_is_gone_with_its_chunks(store: ChatStore):
+    run = await a_run(store)
+    await store.append_chunk(run.id, {"type": "start"})
+    await store.finish_run(run.id, RunStatus.COMPLETED)
+    assert await store.run_count() == 1
+    await store.forget_run(run.id)
+    await store.forget_run(run.id)
+    assert await store.get_run(run.id) is None
+    assert await store.chunk_count(run.id) == 0
+    assert await store.run_count() == 0

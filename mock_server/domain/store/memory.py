@@ -78,6 +78,18 @@ class MemoryStore:
         self._messages.setdefault(chat.id, [])
         return stored
 
+    async def chat_count(self) -> int:
+        return len(self._chats)
+
+    async def evict_idle_chat(self) -> str | None:
+        for chat in self._chats.values():
+            if chat.active_stream_id is None:
+                del self._chats[chat.id]
+                self._chats_of[chat.session_id].remove(chat.id)
+                self._messages.pop(chat.id, None)
+                return chat.id
+        return None
+
     async def get_chat(self, chat_id: str) -> Chat | None:
         return self._chats.get(chat_id)
 
@@ -156,6 +168,12 @@ class MemoryStore:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
         return event.is_set()
+
+    async def forget_run(self, run_id: str) -> None:
+        self._runs.pop(run_id, None)
+
+    async def run_count(self) -> int:
+        return len(self._runs)
 
     async def clear(self) -> None:
         self._empty()

@@ -20,7 +20,6 @@ from mock_server.http.journal import Filter
 from mock_server.http.runtime import Runtime, current_runtime
 
 JSON = dict[str, Any]
-DEFAULT_TEXT = "This answer was started from the admin API and keeps streaming until someone presses Stop."
 
 
 def generation_json(generation: GenerationView) -> JSON:
@@ -93,7 +92,7 @@ async def start_generation(chat_id: str, body: Any = None) -> JSON:
     options = body if isinstance(body, dict) else {}
     fault = options.get("fault")
     try:
-        answer = generating_answer(options, DEFAULT_TEXT)
+        answer = generating_answer(options)
     except AnswerError as exc:
         raise InvalidInput(str(exc)) from None
     service = current_runtime().service

@@ -44,10 +44,21 @@ async function errorText(response) {
   }
 }
 
-// Offer the keys of the mock's accounts (the admin API is on the same server).
+// Offer the keys of the mock's accounts (the admin API is on the same server). The admin API
+// answers only the mock's own pages (unless started with --admin-cors-origin), so a page on
+// another origin does not ask.
 async function loadKeys() {
   try {
+    if (new URL(api()).origin !== location.origin) {
+      log("cannot list keys: the mock's admin API answers only its own pages (/demo/ on the mock)");
+      return;
+    }
     const response = await fetch(api() + "/__mock/state");
+    if (!response.ok) {
+      // --no-admin (404), --admin-token (401), or a Host the admin API refuses (403).
+      log(`cannot list keys: ${await errorText(response)}`);
+      return;
+    }
     const body = await response.json();
     for (const account of body.accounts) {
       for (const key of account.apiKeys) {

@@ -67,6 +67,11 @@ class MessageBuilder {
       const part = { type: `tool-${chunk.toolName}`, toolCallId: chunk.toolCallId, state: "input-streaming" };
       return this.add(chunk.toolCallId, part);
     }
+    if (type === "tool-input-available" && !this.byId.has(chunk.toolCallId)) {
+      // A tool call whose input did not stream arrives whole, as the SDK's client accepts it.
+      const part = { type: `tool-${chunk.toolName}`, toolCallId: chunk.toolCallId, state: "input-available" };
+      return this.add(chunk.toolCallId, Object.assign(part, { input: chunk.input }));
+    }
     if (type.startsWith("tool-")) return this.updateTool(chunk);
     if (type.startsWith("data-")) return this.add(null, { type, data: chunk.data });
     return null; // finish-step, finish, abort, error: no part
