@@ -3,10 +3,12 @@ leave the state as it was."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
+from connexion import AsyncApp
 from openapi_spec_validator import validate
 
 from contract_tests.client import ChatRef, RecoupClient
@@ -185,3 +187,58 @@ async def test_admin_routes_answer_405_with_allow(raw: httpx.AsyncClient):
     assert response.status_code == 405
     assert response.headers["allow"] == "GET"
     assert response.json()["status"] == "error"
+
+
+async def test_generate_without_a_body_streams_the_chats_script_or_a_text_until_stopped(
+    admin: AdminClient, api: RecoupClient, chat: ChatRef
+):
+    response = await admin.request("POST", f"/chats/{chat.chat_id}/generate")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "running"
+    assert (await api.stop(chat.chat_id)).json() == {"success": True, "stopped": True}
+
+
+async def test_state_pages_through_sessions_with_a_cursor(admin: AdminClient, api: RecoupClient):
+    for n in range(5):
+        await api.create_chat(f"page {n}")
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await admin.request("GET", "/state", params=params)).json()
+        seen += [s["id"] for a in page["accounts"] for s in a["sessions"]]
+        assert page["sessions"] == 5
+        cursor = page["nextCursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == 5
+
+
+@pytest.mark.parametrize("cursor", ["x", "-1", "1e3"])
+async def test_a_cursor_the_api_did_not_give_is_400(admin: AdminClient, cursor: str):
+    response = await admin.request("GET", "/state", params={"cursor": cursor})
+    assert response.status_code == 400
+    assert response.json()["status"] == "error"
+
+
+async def test_reading_a_large_state_does_not_stall_other_requests(
+    admin: AdminClient, api: RecoupClient, app: AsyncApp
+):
+    service = app.runtime.service
+    account = await service.authenticate(KEY_A)
+    for _ in range(3000):
+        await service.create_session(account)
+    chat = await api.create_chat("answered meanwhile")
+    order: list[str] = []
+
+    async def read_state() -> None:
+        await admin.request("GET", "/state", params={"limit": 10000})
+        order.append("state")
+
+    async def stop() -> None:
+        await asyncio.sleep(0)
+        await api.stop(chat.chat_id)
+        order.append("stop")
+
+    await asyncio.gather(read_state(), stop())
+    assert order == ["stop", "state"], "the stop was answered while the state was being built"

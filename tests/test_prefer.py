@@ -129,3 +129,12 @@ async def test_latency_setting_delays_api_answers_but_not_the_admin_api():
         assert time.monotonic() - started < 0.3
     await client.http.aclose()
     await app.runtime.close()
+
+
+async def test_a_chosen_answer_says_it_was_chosen(anonymous: RecoupClient):
+    stop = "/api/chat/22222222-2222-4222-8222-222222222222/stop"
+    chosen = await anonymous.request("POST", stop, headers={"prefer": "code=200, delay=10"})
+    assert chosen.json() == {"success": True, "stopped": True}
+    assert chosen.headers["preference-applied"] == "code=200, delay=10"
+    real = await anonymous.request("POST", stop, validate=False)
+    assert "preference-applied" not in real.headers

@@ -92,6 +92,10 @@ class Generations:
     def running(self) -> int:
         return len(self._tasks)
 
+    def running_ids(self) -> list[str]:
+        """The ids of the runs this process is generating."""
+        return [task.get_name() for task in self._tasks]
+
     def full(self) -> bool:
         return 0 < self.max_running <= self.running
 

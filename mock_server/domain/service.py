@@ -39,6 +39,7 @@ from mock_server.domain.models import (
     new_id,
 )
 from mock_server.domain.store import ChatStore
+from mock_server.domain.views import GenerationView, StatePage, generation_view, state_page
 
 
 @dataclass(frozen=True)
@@ -48,31 +49,6 @@ class Resumed:
     run_id: str
     tail_index: int
     chunks: AsyncIterator[Chunk]
-
-
-@dataclass(frozen=True)
-class GenerationView:
-    run: Run
-    chunks: int
-
-
-@dataclass(frozen=True)
-class ChatView:
-    chat: Chat
-    message_count: int
-    generation: GenerationView | None
-
-
-@dataclass(frozen=True)
-class SessionView:
-    session: Session
-    chats: tuple[ChatView, ...]
-
-
-@dataclass(frozen=True)
-class AccountView:
-    account: Account
-    sessions: tuple[SessionView, ...]
 
 
 UNTIL_STOPPED = "This answer keeps streaming until someone presses Stop."
@@ -283,20 +259,8 @@ class ChatService:
         return await self.generations.cancel_all(grace)
 
     async def generation(self, run_id: str | None) -> GenerationView | None:
-        run = await self.store.get_run(run_id) if run_id else None
-        return GenerationView(run, await self.store.chunk_count(run.id)) if run else None
+        return await generation_view(self.store, run_id)
 
-    async def state(self) -> list[AccountView]:
-        """Everything stored, account by account, with each chat's generation."""
-        accounts = []
-        for account in await self.store.accounts():
-            sessions = []
-            for session in await self.store.sessions(account.id):
-                chats = []
-                for chat in sorted(await self.store.chats(session.id), key=lambda c: c.created_at):
-                    messages = await self.store.messages(chat.id)
-                    generation = await self.generation(chat.active_stream_id)
-                    chats.append(ChatView(chat, len(messages), generation))
-                sessions.append(SessionView(session, tuple(chats)))
-            accounts.append(AccountView(account, tuple(sessions)))
-        return accounts
+    async def state(self, offset: int = 0, limit: int = 0) -> StatePage:
+        """Every account, the sessions of one page (all for `limit` 0) and what is running."""
+        return await state_page(self.store, self.generations.running_ids(), offset, limit)

@@ -24,7 +24,12 @@ from mock_server.http.errors import error_body
 ANY_ORIGIN = "*"
 ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
 ALLOWED_HEADERS = ("x-api-key", "authorization", "content-type", "prefer")
-EXPOSED_HEADERS = ("x-workflow-run-id", "x-workflow-stream-tail-index", "x-vercel-ai-ui-message-stream")
+EXPOSED_HEADERS = (
+    "x-workflow-run-id",
+    "x-workflow-stream-tail-index",
+    "x-vercel-ai-ui-message-stream",
+    "preference-applied",
+)
 PREFLIGHT_MAX_AGE = 600
 ADMIN_ALLOWED_HEADERS = ("authorization", "content-type", "x-mock-admin-token")
 

@@ -240,5 +240,7 @@ class ChosenResponses:
         chosen = self.catalogue.chosen(operation_id, preference.code)
         if entry is not None:
             entry.chosen = preference.describe()
-        response = Response(chosen.body, chosen.status, headers=chosen.headers)
+        # RFC 7240: the answer says it is the one asked for, not what the mock's state would give.
+        headers = {**chosen.headers, "preference-applied": preference.describe()}
+        response = Response(chosen.body, chosen.status, headers=headers)
         await response(scope, receive, send)

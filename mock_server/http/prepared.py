@@ -237,7 +237,8 @@ class PreparedParameterValidator(ParameterValidator):  # type: ignore[misc]
             try:
                 _parameter_validator(param).validate(value)
             except ValidationError as exception:
-                return str(exception)
+                # The message alone: the exception's text adds the schema and the instance again.
+                return f"{param.get('name', param_name)}: {exception.message}"
             return None
         if param.get("required"):
             return f"Missing {parameter_type} parameter '{param['name']}'"

@@ -408,8 +408,8 @@ class GracefulServer(uvicorn.Server):
                 await asyncio.wait_for(self.end_answers(grace), max(0.0, deadline - loop.time()))
             while self._answers_under_way() and loop.time() < deadline:
                 await asyncio.sleep(0.01)
-        except asyncio.CancelledError:
-            raise
+        except TimeoutError:
+            logger.warning("Running answers still going after %g s; stopping anyway", self.shutdown_timeout)
         except Exception:  # never keep the server from stopping
             logger.exception("Ending the running answers failed")
         finally:

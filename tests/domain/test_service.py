@@ -211,10 +211,24 @@ async def test_creating_a_chat_is_idempotent_on_its_id(service: ChatService):
 
 async def test_state_shows_each_chat_and_its_generation(service: ChatService):
     chat = await generating(service)
-    [account_a, account_b] = sorted(await service.state(), key=lambda view: view.account.id)
+    page = await service.state()
+    [account_a, account_b] = sorted(page.accounts, key=lambda view: view.account.id)
     assert account_a.account == A and account_b.sessions == ()
     [session] = account_a.sessions
     [view] = session.chats
     assert view.chat.id == chat.id
     assert view.generation is not None
     assert view.generation.run.status is RunStatus.RUNNING
+    [running] = page.running
+    assert (running.generation.run.chat_id, running.account_id) == (chat.id, A.id)
+
+
+async def test_state_pages_through_sessions_and_lists_every_running_answer(service: ChatService):
+    chats = [await new_chat(service) for _ in range(5)]
+    await service.generate(chats[0].id, None, fault=None)
+    first = await service.state(0, 2)
+    assert sum(len(a.sessions) for a in first.accounts) == 2
+    assert (first.sessions, first.next_offset) == (5, 2)
+    last = await service.state(4, 2)
+    assert sum(len(a.sessions) for a in last.accounts) == 1 and last.next_offset is None
+    assert [r.generation.run.chat_id for r in last.running] == [chats[0].id], "running, whatever the page"

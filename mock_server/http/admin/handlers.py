@@ -15,11 +15,13 @@ from mock_server.domain.answers import AnswerError
 from mock_server.domain.errors import InvalidInput
 from mock_server.domain.models import Fault
 from mock_server.domain.seed import SeedError, generating_answer, validate_seed
-from mock_server.domain.service import AccountView, GenerationView
+from mock_server.domain.views import GenerationView, StatePage
 from mock_server.http.journal import Filter
 from mock_server.http.runtime import Runtime, current_runtime
 
 JSON = dict[str, Any]
+STATE_PAGE = 500
+"""Sessions in a page of the state, when the request does not say."""
 
 
 def generation_json(generation: GenerationView) -> JSON:
@@ -33,39 +35,47 @@ def generation_json(generation: GenerationView) -> JSON:
     }
 
 
-def state_json(state: list[AccountView]) -> JSON:
+def state_json(page: StatePage) -> JSON:
     accounts = []
-    generating = []
-    for account_view in state:
+    for account_view in page.accounts:
         account = account_view.account
         sessions = []
         for session_view in account_view.sessions:
-            session = session_view.session
-            chats = []
-            for chat_view in session_view.chats:
-                generation = generation_json(chat_view.generation) if chat_view.generation else None
-                chats.append(
-                    {
-                        "id": chat_view.chat.id,
-                        "title": chat_view.chat.title,
-                        "activeStreamId": chat_view.chat.active_stream_id,
-                        "messageCount": chat_view.message_count,
-                        "generation": generation,
-                    }
-                )
-                if generation and generation["status"] == "running":
-                    generating.append({**generation, "accountId": account.id, "sessionId": session.id})
-            sessions.append({"id": session.id, "title": session.title, "chats": chats})
+            chats = [
+                {
+                    "id": view.chat.id,
+                    "title": view.chat.title,
+                    "activeStreamId": view.chat.active_stream_id,
+                    "messageCount": view.message_count,
+                    "generation": generation_json(view.generation) if view.generation else None,
+                }
+                for view in session_view.chats
+            ]
+            sessions.append(
+                {"id": session_view.session.id, "title": session_view.session.title, "chats": chats}
+            )
         accounts.append({"id": account.id, "apiKeys": list(account.api_keys), "sessions": sessions})
-    return {"accounts": accounts, "generating": generating}
+    generating = [
+        {**generation_json(r.generation), "accountId": r.account_id, "sessionId": r.session_id}
+        for r in page.running
+    ]
+    next_cursor = str(page.next_offset) if page.next_offset is not None else None
+    return {
+        "accounts": accounts,
+        "generating": generating,
+        "sessions": page.sessions,
+        "nextCursor": next_cursor,
+    }
 
 
-async def _state(runtime: Runtime) -> JSON:
-    return state_json(await runtime.service.state())
+async def _state(runtime: Runtime, offset: int = 0, limit: int = STATE_PAGE) -> JSON:
+    return state_json(await runtime.service.state(offset, limit))
 
 
-async def get_state() -> JSON:
-    return await _state(current_runtime())
+async def get_state(limit: int = STATE_PAGE, cursor: str | None = None) -> JSON:
+    if cursor is not None and not cursor.isdigit():
+        raise InvalidInput("cursor must be a nextCursor this API returned")
+    return await _state(current_runtime(), int(cursor or 0), limit)
 
 
 async def reset_state() -> JSON:
