@@ -38,13 +38,13 @@ def _non_negative_float(text: str) -> float:
 
 
 def _non_negative_int(text: str) -> int:
-    if not text.isdigit():
+    if not re.fullmatch(r"[0-9]{1,9}", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
     return int(text)
 
 
 def _positive_int(text: str) -> int:
-    if not text.isdigit() or int(text) == 0:
+    if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) == 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
     return int(text)
 
@@ -95,7 +95,7 @@ def _env_token() -> str | None:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
+    if not re.fullmatch(r"[0-9]{1,9}", text) or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
     return int(text)
 
@@ -234,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
             _non_negative_int,
             "most answers generating at once; 429 with Retry-After beyond",
         ),
+        ("--max-messages-per-chat", _non_negative_int, "messages a chat keeps, the latest (0: all)"),
         (
             "--run-retention",
             _non_negative_float,
@@ -389,6 +390,7 @@ def serve(args: argparse.Namespace) -> int:
         max_json_depth=args.max_json_depth,
         max_chats=args.max_chats,
         max_generations=args.max_generations,
+        max_messages_per_chat=args.max_messages_per_chat,
         run_retention=args.run_retention,
         first_token_delay=args.first_token_delay,
         tokens_per_second=args.tokens_per_second,

@@ -45,6 +45,8 @@ class Config:
     """Most chats held; a new chat evicts the oldest idle one, or is refused (429); 0: no bound."""
     max_generations: int = 1000
     """Most answers generating at once (429 with Retry-After beyond); 0: no bound."""
+    max_messages_per_chat: int = 1000
+    """Messages a chat keeps, the latest; older ones are dropped (0: all)."""
     run_retention: float = 60.0
     """Seconds a finished answer's chunks stay readable before they are freed."""
     header_timeout: float = 10.0

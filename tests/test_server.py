@@ -351,12 +351,12 @@ async def test_headers_within_the_bound_are_served(connection: Connection):
 @pytest.mark.parametrize(
     ("data", "status", "says"),
     [
-        (b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 501, "Unknown method BREW"),
+        (b"BREW /pot HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Unknown method BREW"),
         (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 400, "Malformed request line"),
         (b"GET\r\n\r\n", 400, "Malformed request line"),
         (b"GET / HTTP/1.1 extra\r\nHost: x\r\n\r\n", 400, "Malformed request line"),
         (b"GET /\x7f HTTP/1.1\r\nHost: x\r\n\r\n", 400, "Invalid request target"),
-        (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505, "HTTP/1.0 and HTTP/1.1"),
+        (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 400, "HTTP/1.0 and HTTP/1.1"),
         (b"GET / HTTP/1.1\r\nBad Header: x\r\n\r\n", 400, "Invalid header"),
         (b"GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n", 400, "Invalid header"),
         (b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400, "Invalid header"),

@@ -74,6 +74,7 @@ class Generations:
         stop_timeout: float,
         max_running: int = 1000,
         retention: float = 60.0,
+        max_messages: int = 0,
     ) -> None:
         self.store = store
         self.pacing = pacing
@@ -82,6 +83,8 @@ class Generations:
         """How many generations may run at once in this process (0: no bound)."""
         self.retention = retention
         """Seconds a finished run's chunks stay readable before they are freed."""
+        self.max_messages = max_messages
+        """Messages kept per chat when an answer is saved (0: all)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._forgetting: set[asyncio.Task[None]] = set()
         self._closing = False
@@ -232,6 +235,6 @@ class Generations:
                 "parts": parts,
                 "metadata": {"status": status.value},
             }
-            await self.store.append_message(run.chat_id, message)
+            await self.store.append_message(run.chat_id, message, self.max_messages)
         await self.store.swap_active_stream(run.chat_id, run.id, None)
         await self.store.finish_run(run.id, status)

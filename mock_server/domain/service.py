@@ -66,10 +66,14 @@ def message_text(message: Message) -> str:
 
 
 class ChatService:
-    def __init__(self, store: ChatStore, generations: Generations, *, max_chats: int = 0) -> None:
+    def __init__(
+        self, store: ChatStore, generations: Generations, *, max_chats: int = 0, max_messages: int = 0
+    ) -> None:
         self.store = store
         self.generations = generations
         self.max_chats = max_chats
+        self.max_messages = max_messages
+        """Messages kept per chat, the latest (0: all); the answers' messages keep the same bound."""
         """How many chats may be stored (0: no bound); the oldest idle chat makes room for a new one."""
         self.default_answer: Answer | None = None
         """The answer to messages in chats without their own; None: `agent_answer` of the message."""
@@ -178,7 +182,7 @@ class ChatService:
         if not await self.store.swap_active_stream(chat_id, None, claim):
             raise ChatBusy(busy_message)
         if prompt is not None:
-            await self.store.append_message(chat_id, prompt)
+            await self.store.append_message(chat_id, prompt, self.max_messages)
         return await self.generations.start(chat_id, claim, answer, fault=fault)
 
     async def send(

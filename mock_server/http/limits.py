@@ -139,6 +139,9 @@ def load_json(text: str | bytes) -> Any:
         raise BadRequestProblem(detail="The JSON body nests too deeply to be read") from None
     except json.JSONDecodeError as exc:
         raise BadRequestProblem(detail=str(exc)) from None
+    except ValueError as exc:
+        # Python refuses to read integers of more than 4,300 digits, which JSON allows.
+        raise BadRequestProblem(detail=f"The JSON body cannot be read: {exc}") from None
 
 
 class NotANumber(ValueError):

@@ -72,7 +72,7 @@ def parse_prefer(values: list[str]) -> Preference:
         code = int(found["code"])
     delay = 0.0
     if "delay" in found:
-        if not found["delay"].isdigit() or int(found["delay"]) > MAX_DELAY_MS:
+        if not re.fullmatch(r"[0-9]{1,9}", found["delay"]) or int(found["delay"]) > MAX_DELAY_MS:
             raise _bad(f"Prefer: delay={found['delay']!r} must be milliseconds from 0 to {MAX_DELAY_MS}")
         delay = int(found["delay"]) / 1000
     return Preference(code, delay)

@@ -37,8 +37,11 @@ class Runtime:
             stop_timeout=config.stop_timeout,
             max_running=config.max_generations,
             retention=config.run_retention,
+            max_messages=config.max_messages_per_chat,
         )
-        self.service = ChatService(store, generations, max_chats=config.max_chats)
+        self.service = ChatService(
+            store, generations, max_chats=config.max_chats, max_messages=config.max_messages_per_chat
+        )
         self.journal = Journal(config.journal_size)
         self._started = False
         self._lock = asyncio.Lock()

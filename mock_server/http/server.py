@@ -96,10 +96,9 @@ _HEADER_FAULTS = ("header", "content-length", "transfer-encoding", "after start 
 def refusal(error: httptools.HttpParserError, data: bytes, max_header_bytes: int) -> tuple[int, str]:
     """The status and message for a request httptools could not parse (`data`: what it was fed).
 
-    An unknown method is 501 (RFC 9110 §9.1: "an origin server that receives a request method that
-    is unrecognized or not implemented SHOULD respond with 501"): 405 says the method is known but
-    not allowed on that resource, which the app answers, with `Allow`, for methods the parser knows.
-    A version other than HTTP/1.x is 505; anything else that breaks HTTP/1.1's grammar is 400.
+    Every refusal here is a 4xx, an unknown method and an HTTP version other than 1.x included
+    (RFC 9110 suggests 501 and 505): the mock is fuzzed, and fuzzers, Schemathesis among them, take
+    any 5xx for a server that broke. 405 is the app's, with `Allow`, for methods the parser knows.
     """
     reason = str(error) or "unparsable request"
     if isinstance(error, httptools.HttpParserCallbackError):
@@ -109,13 +108,13 @@ def refusal(error: httptools.HttpParserError, data: bytes, max_header_bytes: int
     if isinstance(error, httptools.HttpParserInvalidMethodError):
         method = _METHOD.match(data)
         if method and reason == "Invalid method encountered" and method.group(1) not in _PARSED_METHODS:
-            return 501, f"Unknown method {method.group(1).decode('ascii')}"
+            return 400, f"Unknown method {method.group(1).decode('ascii')}"
         return 400, f"Malformed request line: {reason}"
     if isinstance(error, httptools.HttpParserInvalidURLError):
         return 400, f"Invalid request target: {reason}"
     lowered = reason.lower()
     if reason in ("Invalid HTTP version", "Invalid major version") or "pri/upgrade" in lowered:
-        return 505, "Only HTTP/1.0 and HTTP/1.1 are served"
+        return 400, "Only HTTP/1.0 and HTTP/1.1 are served"
     if "chunk" in lowered:
         return 400, f"Invalid chunked body: {reason}"
     if any(fault in lowered for fault in _HEADER_FAULTS):
@@ -316,7 +315,9 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
             return False
         if self._in_head:  # `cycle` is the request before the faulty one
             return self.cycle is None or self.cycle.response_complete
-        return not self.cycle.response_started  # `cycle` is the request whose body is at fault
+        # `cycle` is the request whose body is at fault, or, when the request was refused as its
+        # head completed (an unreadable target), none yet or the answered one before it.
+        return self.cycle is None or self.cycle.response_complete or not self.cycle.response_started
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's plain-text 400, as the contract's body (nothing in this class calls it)."""
@@ -340,6 +341,9 @@ def uvicorn_options(config: Config) -> dict[str, Any]:
         "http": protocol_for(Limits.of(config)),
         "timeout_keep_alive": config.keep_alive_timeout,
         "timeout_graceful_shutdown": config.shutdown_timeout,
+        # The contract has no WebSocket: an `Upgrade: websocket` request is a plain HTTP request,
+        # answered by the app in the contract's body, not by uvicorn's plain-text refusal.
+        "ws": "none",
     }
 
 

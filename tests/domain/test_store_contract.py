@@ -255,6 +255,8 @@ async def test_the_oldest_idle_chat_is_evicted_with_its_messages_and_busy_ones_n
     assert await store.evict_idle_chat() == oldest.id
     assert await store.get_chat(oldest.id) is None and await store.messages(oldest.id) == []
     assert oldest.id not in {c.id for c in await store.chats(oldest.session_id)}
+    assert await store.get_session(oldest.session_id) is None, "a session left without chats goes too"
+    assert oldest.session_id not in {s.id for s in await store.sessions("acct")}
     assert await store.evict_idle_chat() == newer.id
     assert await store.evict_idle_chat() is None, "a chat that is generating is never evicted"
     assert await store.chat_count() == 1 and await store.get_chat(busy.id) is not None
@@ -270,3 +272,12 @@ async def test_a_forgotten_run_is_gone_with_its_chunks(store: ChatStore):
     assert await store.get_run(run.id) is None
     assert await store.chunk_count(run.id) == 0
     assert await store.run_count() == 0
+
+
+async def test_a_chat_keeps_only_its_last_messages_when_asked(store: ChatStore):
+    chat = await a_chat(store)
+    for n in range(5):
+        await store.append_message(chat.id, {"id": f"m{n}", "role": "user", "parts": []}, keep_last=3)
+    assert [m["id"] for m in await store.messages(chat.id)] == ["m2", "m3", "m4"]
+    await store.append_message(chat.id, {"id": "m5", "role": "user", "parts": []})
+    assert len(await store.messages(chat.id)) == 4, "0 keeps every message"

@@ -65,6 +65,11 @@ class MemoryStore:
             self._sessions_of.setdefault(session.account_id, []).append(session.id)
         self._sessions[session.id] = session
 
+    def _forget_session(self, session_id: str) -> None:
+        session = self._sessions.pop(session_id)
+        self._sessions_of[session.account_id].remove(session_id)
+        del self._chats_of[session_id]
+
     async def get_session(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
 
@@ -87,6 +92,8 @@ class MemoryStore:
                 del self._chats[chat.id]
                 self._chats_of[chat.session_id].remove(chat.id)
                 self._messages.pop(chat.id, None)
+                if not self._chats_of[chat.session_id]:
+                    self._forget_session(chat.session_id)
                 return chat.id
         return None
 
@@ -96,8 +103,11 @@ class MemoryStore:
     async def chats(self, session_id: str) -> list[Chat]:
         return [self._chats[c] for c in self._chats_of.get(session_id, [])]
 
-    async def append_message(self, chat_id: str, message: Message) -> None:
-        self._messages[chat_id].append(message)
+    async def append_message(self, chat_id: str, message: Message, keep_last: int = 0) -> None:
+        history = self._messages[chat_id]
+        history.append(message)
+        if keep_last and len(history) > keep_last:
+            del history[: len(history) - keep_last]
         chat = self._chats[chat_id]
         stamp = now()
         if message.get("role") == "assistant":

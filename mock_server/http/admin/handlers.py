@@ -6,6 +6,7 @@ stay in the chat service, and every refusal is a domain error rendered in the co
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -73,7 +74,7 @@ async def _state(runtime: Runtime, offset: int = 0, limit: int = STATE_PAGE) -> 
 
 
 async def get_state(limit: int = STATE_PAGE, cursor: str | None = None) -> JSON:
-    if cursor is not None and not cursor.isdigit():
+    if cursor is not None and not re.fullmatch(r"[0-9]{1,12}", cursor):
         raise InvalidInput("cursor must be a nextCursor this API returned")
     return await _state(current_runtime(), int(cursor or 0), limit)
 
@@ -140,7 +141,7 @@ async def get_journal(
 def _since(since: str | None) -> tuple[int | None, datetime | None]:
     if since is None:
         return None, None
-    if since.isdigit():
+    if re.fullmatch(r"[0-9]{1,18}", since):
         return int(since), None
     try:
         moment = datetime.fromisoformat(since)
