@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mock_server.domain.answers import Answer, Data, Reasoning, Text, ToolCall
+from mock_server.domain.jsontext import Structure
 from mock_server.domain.models import Chunk
 
 MAX_REPEATED_DELTAS = 20_000
@@ -196,26 +197,16 @@ def partial_json(text: str) -> Any:
         pass
     stack: list[str] = []
     cuts: list[tuple[int, str, bool]] = []  # where the text may be cut: (end, closers, in a string)
-    in_string = escaped = False
-    for index, char in enumerate(text):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-            continue
-        if char == '"':
-            in_string = True
-        elif char in "[{":
+    structure = Structure(text)
+    for index, char in structure:
+        if char in "[{":
             stack.append("]" if char == "[" else "}")
             cuts.append((index + 1, "".join(reversed(stack)), False))
         elif char in "]}" and stack:
             stack.pop()
         elif char == ",":
             cuts.append((index, "".join(reversed(stack)), False))
-    cuts.append((len(text), "".join(reversed(stack)), in_string))
+    cuts.append((len(text), "".join(reversed(stack)), structure.ends_in_string))
     for end, closers, open_string in reversed(cuts):
         try:
             return json.loads(text[:end] + ('"' if open_string else "") + closers)

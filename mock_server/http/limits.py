@@ -17,6 +17,7 @@ from connexion.exceptions import BadRequestProblem, ProblemException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.config import Config
+from mock_server.domain.jsontext import Structure
 from mock_server.http.runtime import CURRENT_RUNTIME
 
 
@@ -103,18 +104,8 @@ def depth_problem(text: str | bytes, limit: int) -> str | None:
     if text.count(opening[0]) + text.count(opening[1]) <= limit:  # type: ignore[arg-type]
         return None
     depth = 0
-    in_string = escaped = False
-    for char in text if isinstance(text, str) else text.decode("utf-8", "replace"):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    for _, char in Structure(text if isinstance(text, str) else text.decode("utf-8", "replace")):
+        if char in "[{":
             depth += 1
             if depth > limit:
                 return f"The JSON body nests deeper than {limit} levels"
