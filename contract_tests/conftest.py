@@ -57,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    wanted = config.getoption("rule")
+    wanted = config.getoption("contract_rule")
     if wanted:
         chosen = [item for item in items if wanted in item.name]
         config.hook.pytest_deselected(items=[item for item in items if item not in chosen])

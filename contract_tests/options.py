@@ -77,6 +77,12 @@ class Option:
         return "--contract-" + self.name.replace("_", "-") if self.pytest_prefix else self.flag
 
     @property
+    def pytest_dest(self) -> str:
+        """The destination under pytest: prefixed like the flag, as another plugin may own the name
+        (pytest-timeout's `--timeout`, say) and argparse refuses two options with one destination."""
+        return "contract_" + self.name if self.pytest_prefix else self.name
+
+    @property
     def env_name(self) -> str:
         return ENV_PREFIX + self.name.upper()
 
@@ -93,13 +99,13 @@ class Option:
         except argparse.ArgumentTypeError as exc:
             raise argparse.ArgumentTypeError(f"{self.env_name}: {exc}") from None
 
-    def add_to(self, add: Callable[..., Any], flag: str) -> None:
+    def add_to(self, add: Callable[..., Any], flag: str, dest: str) -> None:
         if self.flag_only:
-            add(flag, dest=self.name, action="store_true", default=False, help=self.help_text())
+            add(flag, dest=dest, action="store_true", default=False, help=self.help_text())
             return
         add(
             flag,
-            dest=self.name,
+            dest=dest,
             type=self.type,
             default=self.initial(),
             choices=self.choices,
@@ -173,16 +179,16 @@ OPTIONS = (
 def add_pytest_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("recoup-contract", "Recoup stop contract")
     for option in OPTIONS:
-        option.add_to(group.addoption, option.pytest_flag)
+        option.add_to(group.addoption, option.pytest_flag, option.pytest_dest)
 
 
 def add_cli_options(parser: argparse.ArgumentParser) -> None:
     for option in OPTIONS:
-        option.add_to(parser.add_argument, option.flag)
+        option.add_to(parser.add_argument, option.flag, option.name)
 
 
 def from_pytest(config: pytest.Config) -> dict[str, Any]:
-    return {option.name: config.getoption(option.name) for option in OPTIONS}
+    return {option.name: config.getoption(option.pytest_dest) for option in OPTIONS}
 
 
 def pytest_arguments(values: Mapping[str, Any]) -> Iterator[str]:
