@@ -176,11 +176,11 @@ def serve(args: argparse.Namespace) -> int:
         print(f"recoup-mock: {exc}", file=sys.stderr)
         return 2
     try:
-        origins = getattr(args, "cors_origins", None) or flags.env_origins() or list(Config.cors_origins)
-    except argparse.ArgumentTypeError as exc:
-        print(f"recoup-mock: RECOUP_MOCK_CORS_ORIGIN: {exc}", file=sys.stderr)
-        return 2
-    try:
+        origins = (
+            getattr(args, "cors_origins", None)
+            or flags.env_list("cors_origin", flags.origin)
+            or list(Config.cors_origins)
+        )
         admin_origins = getattr(args, "admin_cors_origins", None) or flags.env_list(
             "admin_cors_origin", flags.origin
         )

@@ -45,13 +45,6 @@ def origin(text: str) -> str:
     return origin
 
 
-def env_origins() -> list[str] | None:
-    value = env_default("cors_origin", None)
-    if value is None:
-        return None
-    return [origin(part) for part in value.split(",") if part.strip()]
-
-
 def admin_token(text: str) -> str:
     if not re.fullmatch(r"[\x21-\x7e]+", text):
         raise argparse.ArgumentTypeError("an admin token is printable ASCII without spaces")
