@@ -60,6 +60,16 @@ class Config:
     """Largest request line and headers in bytes (431 beyond, then closed); h11's default."""
     shutdown_timeout: float = 2.0
     """Seconds from SIGTERM/SIGINT until the process has exited, open answer streams ended first."""
+    store: str = "memory"
+    """Where the state lives: `memory` (this process only) or a Redis URL (`redis://HOST:PORT/DB`)
+    that several processes share."""
+    store_prefix: str = "recoup-mock"
+    """The prefix of every Redis key and channel, so that several mocks can share one Redis."""
+    workers: int = 1
+    """Server processes sharing the listening socket; more than 1 needs a shared (Redis) store."""
+    generation_lease: float = 5.0
+    """Seconds a generation stays owned by its process without a heartbeat; after that (the process
+    died or lost the store), any process ends it and frees its chat."""
 
 
 def env_default(name: str, default: str | None) -> str | None:

@@ -76,6 +76,33 @@ def env_token() -> str | None:
         raise argparse.ArgumentTypeError(f"RECOUP_MOCK_ADMIN_TOKEN: {exc}") from None
 
 
+def positive_float(text: str) -> float:
+    value = non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
+
+
+STORE_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def store_url(text: str) -> str:
+    url = text.strip()
+    if url == "memory" or (url.startswith(STORE_SCHEMES) and len(url) > len(url.split("//")[0]) + 2):
+        return url
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a store: give 'memory' or a Redis URL such as redis://127.0.0.1:6379/0"
+    )
+
+
+def key_prefix(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.:\-]{1,64}", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a key prefix (1 to 64 letters, digits, '_', '.', ':' or '-')"
+        )
+    return text
+
+
 def port(text: str) -> int:
     if not re.fullmatch(r"[0-9]{1,9}", text) or not 0 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
@@ -97,6 +124,32 @@ class Setting:
 SECONDS = "SECONDS"
 SETTINGS = (
     Setting("--port", port, "PORT", "port to listen on (0 picks a free one)"),
+    Setting(
+        "--store",
+        store_url,
+        "URL",
+        "where the state lives: 'memory' (this process only) or a Redis URL, e.g. "
+        "redis://127.0.0.1:6379/0, that several processes and --workers share",
+    ),
+    Setting(
+        "--store-prefix",
+        key_prefix,
+        "PREFIX",
+        "prefix of every Redis key and channel, so that several mocks can share one Redis",
+    ),
+    Setting(
+        "--workers",
+        positive_int,
+        "N",
+        "server processes on the one port; more than 1 needs --store redis://...",
+    ),
+    Setting(
+        "--generation-lease",
+        positive_float,
+        SECONDS,
+        "on a Redis store: how long a generation stays its process's without a heartbeat; after "
+        "that (the process died), any process ends it and frees its chat",
+    ),
     Setting(
         "--first-token-delay",
         non_negative_float,

@@ -17,7 +17,7 @@ from mock_server.http.app import create_app
 from mock_server.http.spec import ADMIN_SPEC_PATH, load_document
 from tests.loopback import serving
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "tests.redis_server"]
 
 KEY_A = "key-a"
 KEY_B = "key-b"

@@ -162,6 +162,11 @@ def parse_answer(data: Any, where: str = "$") -> Answer:
     return tuple(_part(entry) for entry in data)
 
 
+def stored_answer(data: list[dict[str, Any]]) -> Answer:
+    """An answer read back from `answer_json`'s script, which was checked when it was first parsed."""
+    return tuple(_part(entry) for entry in data)
+
+
 def _part(entry: dict[str, Any]) -> Part:
     kind = entry["type"]
     if kind == "reasoning":

@@ -13,6 +13,8 @@ class DomainError(Exception):
     """A request the service refuses, or an operation it could not complete."""
 
     message = "Internal server error"
+    retry_after: int | None = None
+    """Seconds after which the same request may succeed (a passing condition), if any."""
 
     def __init__(self, message: str | None = None) -> None:
         self.message = message or self.message
@@ -90,7 +92,7 @@ class TooBusy(DomainError):
     """A bound of the mock is reached; the request may be tried again after `retry_after` seconds."""
 
     message = "The mock is too busy"
-    retry_after = 1
+    retry_after: int | None = 1
 
 
 class TooManyGenerations(TooBusy):
@@ -99,3 +101,10 @@ class TooManyGenerations(TooBusy):
 
 class TooManyChats(TooBusy):
     message = "The mock holds as many chats as it may, and every one of them is busy"
+
+
+class StoreUnavailable(DomainError):
+    """The shared store (Redis) cannot be reached; the request may be tried again shortly."""
+
+    message = "The mock's store is unavailable; try again shortly"
+    retry_after: int | None = 1

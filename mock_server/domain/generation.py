@@ -9,17 +9,21 @@ store, then wait until the task has finished. Nothing here knows about HTTP.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
 
 from mock_server.domain import chunks as ui
 from mock_server.domain.answers import Answer
-from mock_server.domain.errors import ChatBusy, StopFailed, StopTimedOut
+from mock_server.domain.errors import ChatBusy, StopFailed, StopTimedOut, StoreUnavailable
 from mock_server.domain.models import Chunk, Fault, Run, RunStatus, new_id
-from mock_server.domain.store import ChatStore
+from mock_server.domain.store import ChatStore, RunForgotten
 
 log = logging.getLogger(__name__)
+
+RESET_GRACE = 1.0
+"""Seconds a reset gives the running answers to end as stopped before it forgets them."""
 
 SHUTTING_DOWN = "The server is shutting down"
 """The `errorText` of a run that the server's shutdown had to end (it ignored the cancel)."""
@@ -75,6 +79,7 @@ class Generations:
         max_running: int = 1000,
         retention: float = 60.0,
         max_messages: int = 0,
+        lease: float = 5.0,
     ) -> None:
         self.store = store
         self.pacing = pacing
@@ -85,11 +90,14 @@ class Generations:
         """Seconds a finished run's chunks stay readable before they are freed."""
         self.max_messages = max_messages
         """Messages kept per chat when an answer is saved (0: all)."""
+        self.lease = lease
+        """Seconds a run stays this process's without renewal (see `leases.LeaseKeeper`)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._forgetting: set[asyncio.Task[None]] = set()
         self._closing = False
         """Set by `cancel_all`: the server is shutting down, a run that starts now is stopped at once."""
         self._ended_by_shutdown: set[str] = set()
+        self._abandoned: set[str] = set()
 
     @property
     def running(self) -> int:
@@ -118,7 +126,7 @@ class Generations:
             answer=answer,
             fault=fault,
         )
-        await self.store.add_run(run)
+        await self.store.add_run(run, self.lease)
         if not await self.store.swap_active_stream(chat_id, claim, run.id):
             await self.store.finish_run(run.id, RunStatus.CANCELLED)
             raise ChatBusy("The chat was stopped before its response started")
@@ -144,6 +152,24 @@ class Generations:
         if await self.store.wait_finished(run_id, self.stop_timeout) is None:
             raise StopTimedOut()
         return first
+
+    async def stop_everywhere(self) -> None:
+        """Ask every running run of the store to stop, whichever process generates it, and give
+        them up to `RESET_GRACE` seconds together to end (a reset's first step)."""
+        run_ids = await self.store.running_runs()
+        for run_id in run_ids:
+            await self.store.request_cancel(run_id)
+        if run_ids:
+            waits = [self.store.wait_finished(run_id, RESET_GRACE) for run_id in run_ids]
+            await asyncio.gather(*waits)
+
+    def abandon(self, run_id: str) -> None:
+        """Stop generating a run that is no longer this process's (its lease was taken over),
+        leaving what is stored to the process that took it."""
+        for task in self._tasks:
+            if task.get_name() == run_id:
+                self._abandoned.add(run_id)
+                task.cancel()
 
     async def close(self) -> None:
         """Cancel every running task (server shutdown or reset) and wait for them to settle."""
@@ -179,16 +205,31 @@ class Generations:
         try:
             status = await self._emit(run, emitted)
         except asyncio.CancelledError:
-            status = RunStatus.CANCELLED
+            if run.id in self._abandoned:
+                self._abandoned.discard(run.id)
+                return
             if run.id in self._ended_by_shutdown:
-                await self.store.append_chunk(run.id, ui.error_chunk(SHUTTING_DOWN))
+                with contextlib.suppress(RunForgotten, StoreUnavailable):
+                    await self.store.append_chunk(run.id, ui.error_chunk(SHUTTING_DOWN))
+            await self._finish_and_forget(run, emitted, RunStatus.CANCELLED)
             raise
+        except RunForgotten:
+            return  # the store was reset: nothing is left to finish
+        except StoreUnavailable:
+            # Its lease lapses while the store is away; then a process takes the run over and ends it.
+            log.warning("generation %s lost the store; it ends when its lease lapses", run.id)
+            return
         except Exception:
             log.exception("generation %s failed", run.id)
             status = RunStatus.FAILED
-        finally:
-            await self._finish(run, emitted, status)
-            asyncio.get_running_loop().call_later(self.retention, self._forget, run.id)
+        await self._finish_and_forget(run, emitted, status)
+
+    async def _finish_and_forget(self, run: Run, emitted: list[Chunk], status: RunStatus) -> None:
+        try:
+            await save_and_release(self.store, run, emitted, status, self.max_messages)
+        except (RunForgotten, StoreUnavailable):
+            return
+        asyncio.get_running_loop().call_later(self.retention, self._forget, run.id)
 
     def _forget(self, run_id: str) -> None:
         task = asyncio.create_task(self.store.forget_run(run_id))
@@ -225,16 +266,19 @@ class Generations:
         await self.store.append_chunk(run.id, chunk)
         emitted.append(chunk)
 
-    async def _finish(self, run: Run, emitted: list[Chunk], status: RunStatus) -> None:
-        """Keep what was said, free the chat, then wake whoever waits for the run to end."""
-        parts = ui.assemble(emitted)
-        if ui.has_content(parts):
-            message = {
-                "id": run.message_id,
-                "role": "assistant",
-                "parts": parts,
-                "metadata": {"status": status.value},
-            }
-            await self.store.append_message(run.chat_id, message, self.max_messages)
-        await self.store.swap_active_stream(run.chat_id, run.id, None)
-        await self.store.finish_run(run.id, status)
+
+async def save_and_release(
+    store: ChatStore, run: Run, said: list[Chunk], status: RunStatus, max_messages: int
+) -> None:
+    """Keep what was said, free the chat, then wake whoever waits for the run to end."""
+    parts = ui.assemble(said)
+    if ui.has_content(parts):
+        message = {
+            "id": run.message_id,
+            "role": "assistant",
+            "parts": parts,
+            "metadata": {"status": status.value},
+        }
+        await store.append_message(run.chat_id, message, max_messages)
+    await store.swap_active_stream(run.chat_id, run.id, None)
+    await store.finish_run(run.id, status)

@@ -244,7 +244,7 @@ def generating_answer(options: dict[str, Any]) -> Answer | None:
 async def apply_seed(service: ChatService, seed: Seed) -> None:
     """Add `seed`'s accounts, sessions, chats and messages; start its generations."""
     if "answer" in seed:
-        service.default_answer = parse_answer(seed["answer"])
+        await service.set_default_answer(parse_answer(seed["answer"]))
     for account in seed["accounts"]:
         await service.add_account(Account(id=account["id"], api_keys=tuple(account["api_keys"])))
         for entry in account.get("sessions", []):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from mock_server.domain import chunks as ui
 from mock_server.domain.answers import Answer, agent_answer, text_only
 from mock_server.domain.errors import (
     ChatBusy,
@@ -20,6 +21,7 @@ from mock_server.domain.errors import (
     InvalidInput,
     InvalidUUID,
     SessionNotFound,
+    StoreUnavailable,
     TooManyChats,
     TooManyGenerations,
     UnknownCredentials,
@@ -54,6 +56,9 @@ class Resumed:
 UNTIL_STOPPED = "This answer keeps streaming until someone presses Stop."
 """What a generation started without an answer says, over and over."""
 
+STORE_LOST = "The mock lost its store while streaming; the answer cannot go on"
+"""The `errorText` that ends a stream whose chunks can no longer be read."""
+
 
 def require_uuid(value: str, field: str) -> None:
     if not is_uuid(value):
@@ -72,11 +77,9 @@ class ChatService:
         self.store = store
         self.generations = generations
         self.max_chats = max_chats
+        """How many chats may be stored (0: no bound); the oldest idle chat makes room for a new one."""
         self.max_messages = max_messages
         """Messages kept per chat, the latest (0: all); the answers' messages keep the same bound."""
-        """How many chats may be stored (0: no bound); the oldest idle chat makes room for a new one."""
-        self.default_answer: Answer | None = None
-        """The answer to messages in chats without their own; None: `agent_answer` of the message."""
 
     # Identity
 
@@ -196,9 +199,10 @@ class ChatService:
         if chat.session_id != session_id:
             raise ChatNotFound()
         prompt = new_message if new_message.get("role") == "user" else None
-        answer = chat.answer or self.default_answer or agent_answer(message_text(new_message))
+        default = None if chat.answer else await self.store.default_answer()
+        answer = chat.answer or default or agent_answer(message_text(new_message))
         run = await self.start_generation(chat.id, answer, prompt=prompt)
-        return run.id, self.store.follow_chunks(run.id)
+        return run.id, self._followed(run.id)
 
     async def resume(self, account: Account, chat_id: str, start_index: int) -> Resumed | None:
         """The running generation from chunk `start_index` on, or None when nothing runs."""
@@ -212,7 +216,15 @@ class ChatService:
         if run is None or run.status.terminal:
             return None
         tail = await self.store.chunk_count(run_id)
-        return Resumed(run_id, tail, self.store.follow_chunks(run_id, start_index))
+        return Resumed(run_id, tail, self._followed(run_id, start_index))
+
+    async def _followed(self, run_id: str, start: int = 0) -> AsyncIterator[Chunk]:
+        """The run's chunks from `start`; an `error` chunk ends them if the store is lost."""
+        try:
+            async for chunk in self.store.follow_chunks(run_id, start):
+                yield chunk
+        except StoreUnavailable:
+            yield ui.error_chunk(STORE_LOST)
 
     async def stop(self, account: Account, chat_id: str) -> bool:
         """Stop the chat's running response; True when this call stopped one."""
@@ -238,6 +250,10 @@ class ChatService:
             chat.id, answer, fault=fault, busy_message="The chat is already generating"
         )
 
+    async def set_default_answer(self, answer: Answer | None) -> None:
+        """The answer to messages in chats without their own; None: `agent_answer` of the message."""
+        await self.store.set_default_answer(answer)
+
     async def add_account(self, account: Account) -> None:
         await self.store.add_account(account)
 
@@ -250,10 +266,10 @@ class ChatService:
             await self.store.append_message(chat.id, message)
 
     async def reset(self) -> None:
-        """Cancel every generation, then forget everything stored."""
+        """Stop every generation, whichever process runs it, then forget everything stored."""
+        await self.generations.stop_everywhere()
         await self.generations.close()
         await self.store.clear()
-        self.default_answer = None
 
     async def close(self) -> None:
         await self.generations.close()
@@ -267,4 +283,4 @@ class ChatService:
 
     async def state(self, offset: int = 0, limit: int = 0) -> StatePage:
         """Every account, the sessions of one page (all for `limit` 0) and what is running."""
-        return await state_page(self.store, self.generations.running_ids(), offset, limit)
+        return await state_page(self.store, await self.store.running_runs(), offset, limit)

@@ -35,6 +35,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.TooBusy: 429,
     errors.StopFailed: 502,
     errors.StopTimedOut: 504,
+    errors.StoreUnavailable: 503,
 }
 """The status of each kind of domain error; a subclass takes its nearest listed ancestor's."""
 
@@ -101,7 +102,7 @@ async def render_domain_error(request: ConnexionRequest, exc: Exception) -> Conn
     assert isinstance(exc, errors.DomainError)
     if isinstance(exc, errors.InvalidInput):
         _mark_invalid(request)
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.TooBusy) else None
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
     return json_error(body_of(exc), status_of(exc), headers)
 
 

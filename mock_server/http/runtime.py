@@ -7,6 +7,9 @@ that serves it (several apps can live in one process, as tests do).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
+import logging
 from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
@@ -14,11 +17,15 @@ from typing import Any
 from connexion import request
 
 from mock_server.config import Config
+from mock_server.domain.errors import StoreUnavailable
 from mock_server.domain.generation import Generations, Pacing
+from mock_server.domain.leases import LeaseKeeper
 from mock_server.domain.seed import Seed, apply_seed
 from mock_server.domain.service import ChatService
-from mock_server.domain.store import ChatStore, MemoryStore
+from mock_server.domain.store import ChatStore, open_store
 from mock_server.http.journal import Journal
+
+log = logging.getLogger(__name__)
 
 SCOPE_KEY = "recoup_mock.runtime"
 
@@ -29,7 +36,8 @@ class Runtime:
     def __init__(self, config: Config, seed: Seed, store: ChatStore | None = None) -> None:
         self.config = config
         self.seed = seed
-        store = store or MemoryStore()
+        store = store or open_store(config.store, config.store_prefix)
+        self.store = store
         pacing = Pacing(config.first_token_delay, config.tokens_per_second, config.tool_seconds)
         generations = Generations(
             store,
@@ -38,7 +46,9 @@ class Runtime:
             max_running=config.max_generations,
             retention=config.run_retention,
             max_messages=config.max_messages_per_chat,
+            lease=config.generation_lease,
         )
+        self.leases = LeaseKeeper(generations)
         self.service = ChatService(
             store, generations, max_chats=config.max_chats, max_messages=config.max_messages_per_chat
         )
@@ -47,22 +57,47 @@ class Runtime:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        """Load the seed once, on the event loop that will run its generations."""
+        """Open the store and seed it, on the event loop that will run the generations.
+
+        A shared store is seeded once: the first process to start loads the seed, the others (and
+        later restarts) find it loaded and keep what is stored.
+        """
         if self._started:
             return
         async with self._lock:
             if not self._started:
-                await self.load(self.seed)
+                await self.store.open()
+                digest = seed_digest(self.seed)
+                held = await self.store.begin_seeding(digest)
+                if held is None:
+                    await apply_seed(self.service, self.seed)
+                    await self.store.end_seeding(digest)
+                elif held != digest:
+                    log.warning(
+                        "the store holds the state of another seed; keeping it "
+                        "(POST /__mock/reset loads this process's seed for every process)"
+                    )
+                self.leases.start()
                 self._started = True
 
     async def load(self, seed: Seed) -> None:
-        """Replace all state with `seed`'s (running generations are cancelled first)."""
+        """Replace all state with `seed`'s, for every process sharing the store (running
+        generations are stopped first)."""
         await self.service.reset()
+        digest = seed_digest(seed)
+        await self.store.begin_seeding(digest)
         await apply_seed(self.service, seed)
+        await self.store.end_seeding(digest)
         self.seed = seed
 
     async def close(self) -> None:
+        await self.leases.stop()
         await self.service.close()
+        await self.store.close()
+
+
+def seed_digest(seed: Seed) -> str:
+    return hashlib.sha256(json.dumps(seed, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def runtime_of(scope: MutableMapping[str, Any]) -> Runtime:
@@ -84,3 +119,15 @@ def current_runtime() -> Runtime:
 
 def current_service() -> ChatService:
     return current_runtime().service
+
+
+async def store_problem(config: Config) -> str | None:
+    """Why the store `config` names cannot be used now, or None when it answers."""
+    store = open_store(config.store, config.store_prefix)
+    try:
+        await store.open()
+    except StoreUnavailable as exc:
+        return f"cannot reach the store at {config.store}: {exc.__cause__ or exc}"
+    finally:
+        await store.close()
+    return None

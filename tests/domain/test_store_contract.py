@@ -1,28 +1,18 @@
-"""What every `ChatStore` must do, written once against the interface and run on each store.
-
-A new backend passes when it is added to `STORES`; nothing else here may name an implementation.
+"""What every `ChatStore` must do, written once against the interface and run on each store
+(the `store` fixture of `conftest.py`: in memory, and in a real Redis).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-
-import pytest
+from collections.abc import AsyncIterator
 
 from mock_server.domain.answers import text_only
 from mock_server.domain.models import Account, Chat, Run, RunStatus, Session, new_id
-from mock_server.domain.store import ChatStore, MemoryStore
+from mock_server.domain.store import ChatStore
 
-STORES: dict[str, Callable[[], ChatStore]] = {"memory": MemoryStore}
 RACERS = 50
-
-
-@pytest.fixture(params=sorted(STORES))
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[ChatStore]:
-    store = STORES[request.param]()
-    yield store
-    await store.clear()
+LEASE = 60.0
 
 
 async def a_chat(store: ChatStore, account_id: str = "acct") -> Chat:
@@ -34,7 +24,7 @@ async def a_chat(store: ChatStore, account_id: str = "acct") -> Chat:
 async def a_run(store: ChatStore, chat: Chat | None = None) -> Run:
     chat = chat or await a_chat(store)
     run = Run(id=f"run_{new_id()}", chat_id=chat.id, message_id=new_id(), answer=text_only("hello"))
-    await store.add_run(run)
+    await store.add_run(run, LEASE)
     return run
 
 

@@ -1,6 +1,16 @@
 """Where the mock's state lives: an async interface and its implementations."""
 
-from mock_server.domain.store.base import ChatStore
+from mock_server.domain.store.base import ChatStore, RunForgotten
 from mock_server.domain.store.memory import MemoryStore
 
-__all__ = ["ChatStore", "MemoryStore"]
+
+def open_store(url: str, prefix: str = "recoup-mock") -> ChatStore:
+    """The store a `--store` value names: `memory`, or a Redis URL (keys under `prefix`)."""
+    if url == "memory":
+        return MemoryStore()
+    from mock_server.domain.store.redis_store import RedisStore  # only a Redis store needs redis-py
+
+    return RedisStore(url, prefix)
+
+
+__all__ = ["ChatStore", "MemoryStore", "RunForgotten", "open_store"]

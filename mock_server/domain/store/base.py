@@ -7,13 +7,24 @@ several server processes share chats, with a stop in one process cancelling a ge
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
+from mock_server.domain.answers import Answer
 from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session
 
 
+class RunForgotten(LookupError):
+    """The run is no longer stored (the store was reset while it generated)."""
+
+
 class ChatStore(Protocol):
+    async def open(self) -> None:
+        """Connect (a networked store); `StoreUnavailable` when the store cannot be reached."""
+        ...
+
+    async def close(self) -> None: ...
+
     # Accounts and keys
     async def add_account(self, account: Account) -> None: ...
     async def account_for_key(self, api_key: str) -> Account | None: ...
@@ -36,7 +47,8 @@ class ChatStore(Protocol):
     async def get_chat(self, chat_id: str) -> Chat | None: ...
     async def chats(self, session_id: str) -> list[Chat]: ...
     async def append_message(self, chat_id: str, message: Message, keep_last: int = 0) -> None:
-        """Add `message` to the chat's history, then keep only its last `keep_last` (0: all)."""
+        """Add `message` to the chat's history, then keep only its last `keep_last` (0: all); a chat
+        that is no longer stored stays so."""
         ...
 
     async def messages(self, chat_id: str) -> list[Message]: ...
@@ -46,10 +58,18 @@ class ChatStore(Protocol):
         ...
 
     # Generations
-    async def add_run(self, run: Run) -> None: ...
+    async def add_run(self, run: Run, lease: float) -> None:
+        """Store a running `run`, leased to its process for `lease` seconds (see `renew_leases`)."""
+        ...
+
     async def get_run(self, run_id: str) -> Run | None: ...
     async def append_chunk(self, run_id: str, chunk: Chunk) -> int:
-        """Append to the run's chunk log; return the log's new length."""
+        """Append to the run's chunk log; return the log's length. A finished run's log no longer
+        grows; `RunForgotten` when the run is not stored."""
+        ...
+
+    async def chunks(self, run_id: str) -> list[Chunk]:
+        """The run's chunk log as it is now."""
         ...
 
     async def chunk_count(self, run_id: str) -> int: ...
@@ -57,17 +77,41 @@ class ChatStore(Protocol):
         """Chunks from index `start` on, waiting for new ones until the run has finished."""
         ...
 
-    async def finish_run(self, run_id: str, status: RunStatus) -> None: ...
+    async def finish_run(self, run_id: str, status: RunStatus) -> None:
+        """Give a running run its terminal `status` (a finished run keeps its first) and end its lease."""
+        ...
+
     async def wait_finished(self, run_id: str, timeout: float) -> RunStatus | None:
-        """The run's terminal status, or None when it is still running after `timeout` seconds."""
+        """The run's terminal status (`cancelled` for a run no longer stored), or None when it is
+        still running after `timeout` seconds."""
         ...
 
     async def request_cancel(self, run_id: str) -> bool:
-        """Ask the run to stop; True for the first request only."""
+        """Ask the run to stop; True for the first request only (False for a run not stored)."""
         ...
 
     async def wait_cancel_requested(self, run_id: str, timeout: float) -> bool:
-        """True as soon as a cancel is requested, False when `timeout` passes without one."""
+        """True as soon as a cancel is requested (or the run is no longer stored), False when
+        `timeout` passes without one."""
+        ...
+
+    # Leases: the process generating a run renews its lease; a lapsed lease means that process is
+    # gone, and whoever takes the run over ends it.
+    async def renew_leases(self, run_ids: Sequence[str], lease: float) -> list[str]:
+        """Extend the leases of these runs by `lease` seconds from now; the ids among them that no
+        longer hold one (finished, or taken over)."""
+        ...
+
+    async def lapsed_runs(self) -> list[str]:
+        """Running runs whose lease has lapsed."""
+        ...
+
+    async def take_over(self, run_id: str, lease: float) -> bool:
+        """Lease a lapsed run to the caller for `lease` seconds; True for one caller only."""
+        ...
+
+    async def running_runs(self) -> list[str]:
+        """The ids of every running run, whichever process generates it."""
         ...
 
     async def forget_run(self, run_id: str) -> None:
@@ -78,6 +122,17 @@ class ChatStore(Protocol):
         """How many runs are kept, running or finished."""
         ...
 
+    # Seeding and settings shared by every process
+    async def begin_seeding(self, digest: str) -> str | None:
+        """None when the caller is to load the seed of `digest` (call `end_seeding` after); else the
+        digest of the seed the store holds already, after waiting for a load under way elsewhere."""
+        ...
+
+    async def end_seeding(self, digest: str) -> None: ...
+    async def set_default_answer(self, answer: Answer | None) -> None: ...
+    async def default_answer(self) -> Answer | None: ...
+
     async def clear(self) -> None:
-        """Forget everything (a reset before loading seed data)."""
+        """Forget everything (a reset before loading seed data); every process's waits for a
+        cancel end at once, as the runs they wait for are gone."""
         ...

@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 
+from mock_server.domain.answers import Answer
 from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session, now
+from mock_server.domain.store.base import RunForgotten
 
 
 @dataclass
@@ -33,6 +36,15 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._empty()
+        self._seeded: str | None = None
+        self._loading: asyncio.Event | None = None
+        self._default_answer: Answer | None = None
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
 
     def _empty(self) -> None:
         self._accounts: dict[str, Account] = {}
@@ -44,6 +56,8 @@ class MemoryStore:
         self._chats_of: dict[str, list[str]] = {}
         self._messages: dict[str, list[Message]] = {}
         self._runs: dict[str, _RunState] = {}
+        self._leases: dict[str, float] = {}
+        """Running runs' lease ends, on the monotonic clock."""
 
     async def add_account(self, account: Account) -> None:
         self._accounts[account.id] = account
@@ -104,7 +118,9 @@ class MemoryStore:
         return [self._chats[c] for c in self._chats_of.get(session_id, [])]
 
     async def append_message(self, chat_id: str, message: Message, keep_last: int = 0) -> None:
-        history = self._messages[chat_id]
+        history = self._messages.get(chat_id)
+        if history is None:
+            return
         history.append(message)
         if keep_last and len(history) > keep_last:
             del history[: len(history) - keep_last]
@@ -124,19 +140,28 @@ class MemoryStore:
         self._chats[chat_id] = replace(chat, active_stream_id=new, updated_at=now())
         return True
 
-    async def add_run(self, run: Run) -> None:
+    async def add_run(self, run: Run, lease: float) -> None:
         self._runs[run.id] = _RunState(run)
+        self._leases[run.id] = time.monotonic() + lease
 
     async def get_run(self, run_id: str) -> Run | None:
         state = self._runs.get(run_id)
         return state.run if state else None
 
     async def append_chunk(self, run_id: str, chunk: Chunk) -> int:
-        state = self._runs[run_id]
+        state = self._runs.get(run_id)
+        if state is None:
+            raise RunForgotten(run_id)
+        if state.run.status.terminal:
+            return len(state.chunks)
         async with state.changed:
             state.chunks.append(chunk)
             state.changed.notify_all()
         return len(state.chunks)
+
+    async def chunks(self, run_id: str) -> list[Chunk]:
+        state = self._runs.get(run_id)
+        return list(state.chunks) if state else []
 
     async def chunk_count(self, run_id: str) -> int:
         state = self._runs.get(run_id)
@@ -155,35 +180,94 @@ class MemoryStore:
                 await state.changed.wait_for(functools.partial(state.has_news, index))
 
     async def finish_run(self, run_id: str, status: RunStatus) -> None:
-        state = self._runs[run_id]
-        async with state.changed:
-            state.run = replace(state.run, status=status)
-            state.changed.notify_all()
+        state = self._runs.get(run_id)
+        if state is None:
+            return
+        self._leases.pop(run_id, None)
+        if not state.run.status.terminal:
+            async with state.changed:
+                state.run = replace(state.run, status=status)
+                state.changed.notify_all()
         state.finished.set()
 
     async def wait_finished(self, run_id: str, timeout: float) -> RunStatus | None:
-        state = self._runs[run_id]
+        state = self._runs.get(run_id)
+        if state is None:
+            return RunStatus.CANCELLED
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(state.finished.wait(), timeout)
         return state.run.status if state.run.status.terminal else None
 
     async def request_cancel(self, run_id: str) -> bool:
-        state = self._runs[run_id]
+        state = self._runs.get(run_id)
+        if state is None:
+            return False
         first = not state.cancel_requested.is_set()
         state.cancel_requested.set()
         return first
 
     async def wait_cancel_requested(self, run_id: str, timeout: float) -> bool:
-        event = self._runs[run_id].cancel_requested
+        state = self._runs.get(run_id)
+        if state is None:
+            return True
+        event = state.cancel_requested
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
         return event.is_set()
 
+    async def renew_leases(self, run_ids: Sequence[str], lease: float) -> list[str]:
+        until = time.monotonic() + lease
+        lost = []
+        for run_id in run_ids:
+            if run_id in self._leases:
+                self._leases[run_id] = until
+            else:
+                lost.append(run_id)
+        return lost
+
+    async def lapsed_runs(self) -> list[str]:
+        moment = time.monotonic()
+        return [run_id for run_id, until in self._leases.items() if until <= moment]
+
+    async def take_over(self, run_id: str, lease: float) -> bool:
+        until = self._leases.get(run_id)
+        if until is None or until > time.monotonic():
+            return False
+        self._leases[run_id] = time.monotonic() + lease
+        return True
+
+    async def running_runs(self) -> list[str]:
+        return list(self._leases)
+
     async def forget_run(self, run_id: str) -> None:
         self._runs.pop(run_id, None)
+        self._leases.pop(run_id, None)
 
     async def run_count(self) -> int:
         return len(self._runs)
 
+    async def begin_seeding(self, digest: str) -> str | None:
+        while self._loading is not None:
+            await self._loading.wait()
+        if self._seeded is None:
+            self._loading = asyncio.Event()
+        return self._seeded
+
+    async def end_seeding(self, digest: str) -> None:
+        self._seeded = digest
+        if self._loading is not None:
+            self._loading.set()
+            self._loading = None
+
+    async def set_default_answer(self, answer: Answer | None) -> None:
+        self._default_answer = answer
+
+    async def default_answer(self) -> Answer | None:
+        return self._default_answer
+
     async def clear(self) -> None:
+        for state in self._runs.values():
+            state.cancel_requested.set()
         self._empty()
+        self._seeded = None
+        self._default_answer = None

@@ -1,0 +1,94 @@
+"""Leases: how several processes sharing a store keep a dead process from holding chats forever.
+
+Every process renews, a few times per lease, the leases of the runs it generates. A run whose
+lease has lapsed belongs to a process that died (or lost the store for longer than a lease): any
+process may take it over, exactly one does, and it ends the run as the dead process would have on
+a failure: every tool call left open is cancelled, an `error` chunk says why, the message keeps
+what was said, and the chat is free again. A process that finds its own lease taken stops
+generating that run without touching what the taker stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from mock_server.domain import chunks as ui
+from mock_server.domain.errors import StoreUnavailable
+from mock_server.domain.generation import Generations, save_and_release
+from mock_server.domain.models import RunStatus
+from mock_server.domain.store import ChatStore, RunForgotten
+
+log = logging.getLogger(__name__)
+
+PROCESS_LOST = "The process generating this answer stopped"
+"""The `errorText` of a run whose process died and which another process ended."""
+RENEWALS_PER_LEASE = 4
+
+
+async def end_abandoned(store: ChatStore, run_id: str, max_messages: int) -> bool:
+    """End a run taken over from a lost process; False when it is gone or over already."""
+    run = await store.get_run(run_id)
+    if run is None or run.status.terminal:
+        return False
+    said = await store.chunks(run_id)
+    open_calls = ui.OpenToolCalls()
+    for chunk in said:
+        open_calls.saw(chunk)
+    ending = [ui.cancelled_tool(call_id) for call_id in open_calls]
+    for chunk in ending:
+        await store.append_chunk(run_id, chunk)
+    await store.append_chunk(run_id, ui.error_chunk(PROCESS_LOST))
+    await save_and_release(store, run, said + ending, RunStatus.FAILED, max_messages)
+    return True
+
+
+class LeaseKeeper:
+    """Renews this process's leases and ends the runs of lost processes, every `lease / 4` s."""
+
+    def __init__(self, generations: Generations) -> None:
+        self.generations = generations
+        self.store: ChatStore = generations.store
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def interval(self) -> float:
+        return self.generations.lease / RENEWALS_PER_LEASE
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._keep(), name="lease-keeper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _keep(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.tick()
+            except StoreUnavailable:
+                pass  # logged by the store; the next tick tries again
+            except Exception:
+                log.exception("keeping the generations' leases failed")
+
+    async def tick(self) -> list[str]:
+        """Renew this process's leases, then end every lapsed run; the ids of the runs it ended."""
+        lease = self.generations.lease
+        for run_id in await self.store.renew_leases(self.generations.running_ids(), lease):
+            self.generations.abandon(run_id)
+        ended = []
+        for run_id in await self.store.lapsed_runs():
+            if run_id in self.generations.running_ids():
+                continue  # ours, renewed too late: the next tick renews it
+            if await self.store.take_over(run_id, lease):
+                try:
+                    if await end_abandoned(self.store, run_id, self.generations.max_messages):
+                        log.warning("ended %s, whose process stopped renewing its lease", run_id)
+                        ended.append(run_id)
+                except RunForgotten:
+                    pass
+        return ended

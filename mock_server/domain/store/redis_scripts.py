@@ -1,0 +1,202 @@
+"""The Redis store's Lua scripts: each step that reads and then writes runs as one script, so that
+Redis runs it whole, with no other client's command in between (the compare-and-set release of a
+chat, the first cancel of a run, taking over a run whose lease lapsed).
+
+Every script gets the store's key prefix as ARGV[1] and builds its key names from it: the store is
+for one Redis server, not a cluster. Times are read from Redis's own clock (`TIME`), so that the
+leases of processes on different machines agree.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ADD_ACCOUNT",
+    "ADD_CHAT",
+    "ADD_RUN",
+    "ADD_SESSION",
+    "APPEND_CHUNK",
+    "APPEND_MESSAGE",
+    "EVICT_IDLE_CHAT",
+    "FINISH_RUN",
+    "FORGET_RUN",
+    "LAPSED_RUNS",
+    "RENEW_LEASES",
+    "REQUEST_CANCEL",
+    "SWAP_ACTIVE_STREAM",
+    "TAKE_OVER",
+]
+
+_NOW_MS = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+"""
+
+ADD_ACCOUNT = """
+local p, id = ARGV[1], ARGV[2]
+if redis.call('HSET', p .. 'accounts', id, ARGV[3]) == 1 then
+  redis.call('RPUSH', p .. 'account-ids', id)
+end
+for i = 4, #ARGV do redis.call('HSET', p .. 'keys', ARGV[i], id) end
+"""
+
+ADD_SESSION = """
+local p, id, owner = ARGV[1], ARGV[2], ARGV[3]
+local previous = redis.call('HGET', p .. 'session-owner', id)
+if previous ~= owner then
+  if previous then redis.call('LREM', p .. 'sessions-of:' .. previous, 0, id) end
+  redis.call('RPUSH', p .. 'sessions-of:' .. owner, id)
+  redis.call('HSET', p .. 'session-owner', id, owner)
+end
+redis.call('SET', p .. 'session:' .. id, ARGV[4])
+"""
+
+ADD_CHAT = """
+local p, id, session = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. 'chat:' .. id
+if redis.call('EXISTS', key) == 1 then return 0 end
+redis.call('HSET', key, 'record', ARGV[4], 'session', session, 'active', ARGV[5],
+  'updated', ARGV[6], 'last', ARGV[7])
+redis.call('ZADD', p .. 'chat-order', redis.call('INCR', p .. 'chat-seq'), id)
+redis.call('RPUSH', p .. 'chats-of:' .. session, id)
+return 1
+"""
+
+# Oldest first; a chat is idle when no generation (or claim for one) holds it.
+EVICT_IDLE_CHAT = """
+local p = ARGV[1]
+local total = redis.call('ZCARD', p .. 'chat-order')
+for start = 0, total - 1, 100 do
+  for _, id in ipairs(redis.call('ZRANGE', p .. 'chat-order', start, start + 99)) do
+    local key = p .. 'chat:' .. id
+    local fields = redis.call('HMGET', key, 'active', 'session')
+    if not fields[1] or fields[1] == '' then
+      local session = fields[2]
+      redis.call('DEL', key, p .. 'messages:' .. id)
+      redis.call('ZREM', p .. 'chat-order', id)
+      if session then
+        redis.call('LREM', p .. 'chats-of:' .. session, 0, id)
+        if redis.call('LLEN', p .. 'chats-of:' .. session) == 0 then
+          local owner = redis.call('HGET', p .. 'session-owner', session)
+          redis.call('DEL', p .. 'session:' .. session)
+          redis.call('HDEL', p .. 'session-owner', session)
+          if owner then redis.call('LREM', p .. 'sessions-of:' .. owner, 0, session) end
+        end
+      end
+      return id
+    end
+  end
+end
+return false
+"""
+
+APPEND_MESSAGE = """
+local p, id = ARGV[1], ARGV[2]
+local key = p .. 'chat:' .. id
+if redis.call('EXISTS', key) == 0 then return 0 end
+local messages = p .. 'messages:' .. id
+redis.call('RPUSH', messages, ARGV[3])
+local keep = tonumber(ARGV[4])
+if keep > 0 then redis.call('LTRIM', messages, -keep, -1) end
+redis.call('HSET', key, 'updated', ARGV[5])
+if ARGV[6] == '1' then redis.call('HSET', key, 'last', ARGV[5]) end
+return 1
+"""
+
+# '' stands for no active stream.
+SWAP_ACTIVE_STREAM = """
+local key = ARGV[1] .. 'chat:' .. ARGV[2]
+local active = redis.call('HGET', key, 'active')
+if active ~= ARGV[3] then return 0 end
+redis.call('HSET', key, 'active', ARGV[4], 'updated', ARGV[5])
+return 1
+"""
+
+ADD_RUN = (
+    _NOW_MS
+    + """
+local p, id = ARGV[1], ARGV[2]
+redis.call('DEL', p .. 'chunks:' .. id)
+redis.call('HSET', p .. 'run:' .. id, 'record', ARGV[3], 'status', 'running', 'chunks', 0)
+redis.call('SADD', p .. 'runs', id)
+redis.call('ZADD', p .. 'leases', now + tonumber(ARGV[4]), id)
+"""
+)
+
+# Chunk n of a run's stream has the id 0-n, so a reader resumes from index i by reading after 0-i.
+# -1: the run is not stored.
+APPEND_CHUNK = """
+local p, id = ARGV[1], ARGV[2]
+local run = p .. 'run:' .. id
+local state = redis.call('HMGET', run, 'status', 'chunks')
+if not state[1] then return -1 end
+if state[1] ~= 'running' then return tonumber(state[2]) end
+local n = redis.call('HINCRBY', run, 'chunks', 1)
+redis.call('XADD', p .. 'chunks:' .. id, '0-' .. n, 'c', ARGV[3])
+return n
+"""
+
+# The end of the stream is an entry of its own, after the last chunk, so a reader blocked on the
+# stream wakes when the run ends; `finish` wakes the processes waiting for it.
+FINISH_RUN = """
+local p, id = ARGV[1], ARGV[2]
+local run = p .. 'run:' .. id
+local state = redis.call('HMGET', run, 'status', 'chunks')
+if not state[1] then return 0 end
+redis.call('ZREM', p .. 'leases', id)
+if state[1] == 'running' then
+  redis.call('HSET', run, 'status', ARGV[3])
+  redis.call('XADD', p .. 'chunks:' .. id, '0-' .. (tonumber(state[2]) + 1), 'end', ARGV[3])
+end
+redis.call('PUBLISH', p .. 'events', 'finish ' .. id)
+return 1
+"""
+
+REQUEST_CANCEL = """
+local p, id = ARGV[1], ARGV[2]
+local run = p .. 'run:' .. id
+if redis.call('EXISTS', run) == 0 then return 0 end
+if redis.call('HSETNX', run, 'cancel', '1') == 0 then return 0 end
+redis.call('PUBLISH', p .. 'events', 'cancel ' .. id)
+return 1
+"""
+
+RENEW_LEASES = (
+    _NOW_MS
+    + """
+local leases = ARGV[1] .. 'leases'
+local expiry = now + tonumber(ARGV[2])
+local lost = {}
+for i = 3, #ARGV do
+  if redis.call('ZADD', leases, 'XX', 'CH', expiry, ARGV[i]) == 0
+     and not redis.call('ZSCORE', leases, ARGV[i]) then
+    table.insert(lost, ARGV[i])
+  end
+end
+return lost
+"""
+)
+
+LAPSED_RUNS = (
+    _NOW_MS
+    + """
+return redis.call('ZRANGEBYSCORE', ARGV[1] .. 'leases', '-inf', now)
+"""
+)
+
+TAKE_OVER = (
+    _NOW_MS
+    + """
+local leases = ARGV[1] .. 'leases'
+local expiry = redis.call('ZSCORE', leases, ARGV[2])
+if not expiry or tonumber(expiry) > now then return 0 end
+redis.call('ZADD', leases, now + tonumber(ARGV[3]), ARGV[2])
+return 1
+"""
+)
+
+FORGET_RUN = """
+local p, id = ARGV[1], ARGV[2]
+redis.call('DEL', p .. 'run:' .. id, p .. 'chunks:' .. id)
+redis.call('SREM', p .. 'runs', id)
+redis.call('ZREM', p .. 'leases', id)
+"""

@@ -1,0 +1,191 @@
+"""What every store must do when several processes share it: each test holds two handles on one
+state (`store_pair`), as two server processes do, and acts through one, watching through the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from mock_server.domain.answers import text_only
+from mock_server.domain.models import Chat, Run, RunStatus, Session, new_id
+from mock_server.domain.store import ChatStore, RunForgotten
+
+Pair = tuple[ChatStore, ChatStore]
+RACERS = 40
+LEASE = 60.0
+AT_ONCE = 0.5
+"""A wake-up that comes this soon came from the event, not from a timeout."""
+
+
+async def a_chat(store: ChatStore) -> Chat:
+    session = Session(id=new_id(), account_id="acct", title="s")
+    await store.add_session(session)
+    return await store.add_chat(Chat(id=new_id(), session_id=session.id))
+
+
+async def a_run(store: ChatStore, lease: float = LEASE) -> Run:
+    chat = await a_chat(store)
+    run = Run(id=f"run_{new_id()}", chat_id=chat.id, message_id=new_id(), answer=text_only("hi"))
+    await store.add_run(run, lease)
+    await store.swap_active_stream(chat.id, None, run.id)
+    return run
+
+
+async def test_a_cancel_through_one_process_wakes_the_run_waiting_in_another_at_once(store_pair: Pair):
+    here, there = store_pair
+    run = await a_run(here)
+    waiting = asyncio.create_task(there.wait_cancel_requested(run.id, 10))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    assert await here.request_cancel(run.id)
+    assert await waiting
+    assert time.monotonic() - started < AT_ONCE
+
+
+async def test_a_finish_in_one_process_wakes_a_stop_waiting_in_another_at_once(store_pair: Pair):
+    here, there = store_pair
+    run = await a_run(here)
+    waiting = asyncio.create_task(there.wait_finished(run.id, 10))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await here.finish_run(run.id, RunStatus.CANCELLED)
+    assert await waiting is RunStatus.CANCELLED
+    assert time.monotonic() - started < AT_ONCE
+
+
+async def test_a_follower_in_another_process_sees_every_chunk_then_the_end(store_pair: Pair):
+    here, there = store_pair
+    run = await a_run(here)
+    chunks = [{"type": "text-delta", "id": "t", "delta": str(i)} for i in range(5)]
+    following = asyncio.create_task(_collect(there, run.id, 0))
+    for chunk in chunks:
+        await here.append_chunk(run.id, chunk)
+        await asyncio.sleep(0.01)
+    await here.finish_run(run.id, RunStatus.COMPLETED)
+    assert await asyncio.wait_for(following, 5) == chunks
+
+
+async def test_a_resume_in_another_process_starts_at_its_index(store_pair: Pair):
+    here, there = store_pair
+    run = await a_run(here)
+    for i in range(6):
+        await here.append_chunk(run.id, {"type": "text-delta", "id": "t", "delta": str(i)})
+    await here.finish_run(run.id, RunStatus.CANCELLED)
+    rest = await asyncio.wait_for(_collect(there, run.id, 4), 5)
+    assert [chunk["delta"] for chunk in rest] == ["4", "5"]
+    assert await asyncio.wait_for(_collect(there, run.id, 9), 5) == []
+
+
+async def test_concurrent_releases_from_two_processes_have_exactly_one_winner(store_pair: Pair):
+    here, there = store_pair
+    run = await a_run(here)
+    racers = [(here, there)[i % 2].swap_active_stream(run.chat_id, run.id, None) for i in range(RACERS)]
+    assert sum(await asyncio.gather(*racers)) == 1
+
+
+async def test_concurrent_cancels_from_two_processes_have_exactly_one_first(store_pair: Pair):
+    here, there = store_pair
+    run = await a_run(here)
+    racers = [(here, there)[i % 2].request_cancel(run.id) for i in range(RACERS)]
+    assert sum(await asyncio.gather(*racers)) == 1
+
+
+async def test_a_finished_runs_log_no_longer_grows_and_keeps_its_first_status(store: ChatStore):
+    run = await a_run(store)
+    await store.append_chunk(run.id, {"type": "start"})
+    await store.finish_run(run.id, RunStatus.CANCELLED)
+    assert await store.append_chunk(run.id, {"type": "finish"}) == 1
+    await store.finish_run(run.id, RunStatus.FAILED)
+    assert await store.chunks(run.id) == [{"type": "start"}]
+    assert (await store.get_run(run.id)).status is RunStatus.CANCELLED
+
+
+async def test_writing_to_what_a_reset_forgot_stores_nothing(store_pair: Pair):
+    here, there = store_pair
+    run = await a_run(here)
+    waiting = asyncio.create_task(there.wait_cancel_requested(run.id, 10))
+    await asyncio.sleep(0.05)
+    await here.clear()
+    assert await asyncio.wait_for(waiting, AT_ONCE * 4)
+    with pytest.raises(RunForgotten):
+        await there.append_chunk(run.id, {"type": "start"})
+    await there.append_message(run.chat_id, {"id": "m", "role": "assistant", "parts": []})
+    assert not await there.swap_active_stream(run.chat_id, run.id, None)
+    await there.finish_run(run.id, RunStatus.CANCELLED)
+    assert await here.get_chat(run.chat_id) is None
+    assert await here.messages(run.chat_id) == []
+    assert await here.get_run(run.id) is None
+    assert await here.run_count() == 0
+    assert await there.wait_finished(run.id, 1) is RunStatus.CANCELLED
+    assert not await there.request_cancel(run.id)
+
+
+# Leases
+
+
+async def test_running_runs_are_listed_until_they_finish(store_pair: Pair):
+    here, there = store_pair
+    first, second = await a_run(here), await a_run(there)
+    assert sorted(await here.running_runs()) == sorted([first.id, second.id])
+    await there.finish_run(first.id, RunStatus.COMPLETED)
+    assert await here.running_runs() == [second.id]
+
+
+async def test_a_renewed_lease_does_not_lapse(store: ChatStore):
+    run = await a_run(store, lease=0.3)
+    for _ in range(4):
+        await asyncio.sleep(0.1)
+        assert await store.renew_leases([run.id], 0.3) == []
+    assert await store.lapsed_runs() == []
+
+
+async def test_a_lapsed_lease_is_taken_over_by_exactly_one_claimant(store_pair: Pair):
+    here, there = store_pair
+    run = await a_run(here, lease=0.05)
+    await asyncio.sleep(0.15)
+    assert await there.lapsed_runs() == [run.id]
+    racers = [(here, there)[i % 2].take_over(run.id, LEASE) for i in range(RACERS)]
+    assert sum(await asyncio.gather(*racers)) == 1
+    assert await here.lapsed_runs() == []
+
+
+async def test_a_lease_that_is_not_lapsed_cannot_be_taken(store: ChatStore):
+    run = await a_run(store)
+    assert not await store.take_over(run.id, LEASE)
+
+
+async def test_renewing_a_finished_or_unknown_run_reports_it_lost(store: ChatStore):
+    run, other = await a_run(store), await a_run(store)
+    await store.finish_run(run.id, RunStatus.COMPLETED)
+    assert await store.renew_leases([run.id, other.id, "run_unknown"], LEASE) == [run.id, "run_unknown"]
+
+
+# Seeding and shared settings
+
+
+async def test_a_seed_is_loaded_by_one_process_and_found_by_the_others(store_pair: Pair):
+    here, there = store_pair
+    assert await here.begin_seeding("abc") is None
+    finding = asyncio.create_task(there.begin_seeding("abc"))
+    await asyncio.sleep(0.1)
+    await here.end_seeding("abc")
+    assert await asyncio.wait_for(finding, 5) == "abc"
+    assert await here.begin_seeding("other") == "abc"
+
+
+async def test_a_reset_forgets_the_seed_and_the_default_answer(store_pair: Pair):
+    here, there = store_pair
+    await here.begin_seeding("abc")
+    await here.end_seeding("abc")
+    await here.set_default_answer(text_only("scripted"))
+    assert await there.default_answer() == text_only("scripted")
+    await there.clear()
+    assert await here.default_answer() is None
+    assert await here.begin_seeding("abc") is None
+
+
+async def _collect(store: ChatStore, run_id: str, start: int) -> list[dict[str, object]]:
+    return [chunk async for chunk in store.follow_chunks(run_id, start)]
