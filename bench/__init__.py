@@ -2,6 +2,7 @@
 
 Measures, one server at a time on loopback: stop throughput and latency (wrk), a realistic mix of
 stops, stop-to-stream-end with many open streams, start-up, RSS and list latency at 100,000 chats,
-and the contract suite's time; then prints one table with ratios. Benchmarks print numbers; nothing
+the contract suite's time, and stop throughput and latency on a Redis store with 1, 2, 4 workers
+beside the in-memory process; then prints one table with ratios. Benchmarks print numbers; nothing
 here asserts a time.
 """

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import parts, report, tools, wrk
+from bench import parts, report, tools, workers, wrk
 from bench.procs import ServerFailed
 from bench.report import Row
 
@@ -19,6 +19,11 @@ PARTS: dict[str, tuple[Callable[[parts.Context], list[Row]], str]] = {
     "pacing": (parts.pacing_part, "time to first content, delta rates and tool wait of the default answer"),
     "scale": (parts.scale_part, "start-up, RSS and list latency with --sessions x --chats-per-session chats"),
     "contract": (parts.contract_part, "wall time of recoup-contract's default profile, in-process"),
+    "workers": (
+        workers.workers_part,
+        "stop throughput and stop-to-stream-end: in-memory store, 1 process, beside a Redis store with "
+        "--workers-counts workers (its own redis-server)",
+    ),
 }
 NEEDS_WRK = {"stop", "mix"}
 
@@ -35,6 +40,13 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return int(text)
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    chosen = [c.strip() for c in text.split(",") if c.strip()]
+    if not chosen:
+        raise argparse.ArgumentTypeError(f"give positive whole numbers, comma-separated (got {text!r})")
+    return tuple(dict.fromkeys(_positive(c) for c in chosen))
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -75,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--chats-per-session", type=_positive, default=100, metavar="N", help="chats per session for 'scale'"
     )
+    parser.add_argument(
+        "--workers-counts",
+        type=_counts,
+        default="1,2,4",
+        metavar="LIST",
+        help="comma-separated --workers counts the 'workers' part serves on Redis",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON to FILE ('-': stdout)")
     parser.add_argument(
         "--mock", type=Path, metavar="PATH", help="recoup-mock to measure (default: .venv/bin/recoup-mock)"
@@ -95,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.mock,
         args.prism,
         not args.no_install,
-        bool(NEEDS_WRK & set(chosen) or "scale" in chosen),
+        bool(NEEDS_WRK & set(chosen) or {"scale", "workers"} & set(chosen)),
         "stop" in chosen,
     )
     load = wrk.Load(threads=args.threads, connections=args.connections, duration=args.duration)
@@ -111,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             streams=args.streams,
             sessions=args.sessions,
             chats_per_session=args.chats_per_session,
+            workers_counts=args.workers_counts,
         )
         for name in chosen:
             if name in NEEDS_WRK and not found.wrk:

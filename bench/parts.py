@@ -1,4 +1,5 @@
-"""The measured parts, each returning its rows: stop, mix, streams, pacing, scale, contract.
+"""The measured parts, each returning its rows: stop, mix, streams, pacing, scale, contract (and workers,
+in bench/workers.py).
 
 Each part starts the servers it measures one at a time, on loopback and a free port, and stops
 each before the next starts. wrk runs a short warm-up before every measured run.
@@ -31,6 +32,7 @@ class Context:
     streams: int = 200
     sessions: int = 1000
     chats_per_session: int = 100
+    workers_counts: tuple[int, ...] = (1, 2, 4)
 
     @property
     def quiet_flags(self) -> list[str]:
@@ -65,8 +67,12 @@ class Context:
         *,
         reset: bool = False,
         warmup: int | None = None,
+        whole_tree: bool = False,
     ) -> Row:
-        """wrk's warm-up, then (`reset`: the mock back to its seed, `POST /__mock/reset`) its run."""
+        """wrk's warm-up, then (`reset`: the mock back to its seed, `POST /__mock/reset`) its run.
+
+        `whole_tree`: the RSS noted is the server's and every process's it started (its workers).
+        """
         assert self.tools.wrk is not None
         warmup = self.warmup if warmup is None else warmup
         if warmup:
@@ -82,8 +88,9 @@ class Context:
             faults.append(f"{result.non_2xx:,} non-2xx!")
         if result.socket_errors:
             faults.append(f"{result.socket_errors:,} socket errors/timeouts")
-        rss = server.rss_mb()
-        other = ", ".join([f"{result.requests:,} requests", *faults] + ([f"RSS {rss:.0f} MB"] if rss else []))
+        rss = server.tree_rss_mb() if whole_tree else server.rss_mb()
+        memory = [f"RSS {rss:.0f} MB" + (" (all processes)" if whole_tree else "")] if rss else []
+        other = ", ".join([f"{result.requests:,} requests", *faults, *memory])
         return Row(measure, server.name, result.rps, result.p50_ms, result.p99_ms, other, values=vars(result))
 
 

@@ -52,6 +52,34 @@ def _status_kb(pid: int, field: str) -> int | None:
     return None
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of `/proc/PID/stat` after the command's name: state, parent id, ...; [] when gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return []
+    return text.rsplit(")", 1)[-1].split()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid`: its children, theirs, and so on (from /proc's parent ids)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))):
+            parents[int(entry.name)] = int(fields[1])
+    found: list[int] = []
+    level = {pid}
+    while level:
+        level = {child for child, parent in parents.items() if parent in level}
+        found.extend(sorted(level))
+    return found
+
+
+def cpu_ticks(pids: Sequence[int]) -> int:
+    """User and system CPU time the processes have used, in clock ticks (those gone count 0)."""
+    return sum(int(f[11]) + int(f[12]) for f in map(_stat_fields, pids) if len(f) > 12)
+
+
 @dataclass
 class Server:
     name: str
@@ -67,6 +95,11 @@ class Server:
     def rss_mb(self) -> float | None:
         kb = _status_kb(self.process.pid, "VmRSS")
         return kb / 1024 if kb is not None else None
+
+    def tree_rss_mb(self) -> float | None:
+        """RSS of the server and every process below it (a supervisor's workers)."""
+        kbs = [_status_kb(pid, "VmRSS") for pid in [self.process.pid, *descendants(self.process.pid)]]
+        return sum(kb for kb in kbs if kb is not None) / 1024 if kbs[0] is not None else None
 
     def peak_rss_mb(self) -> float | None:
         kb = _status_kb(self.process.pid, "VmHWM")

@@ -33,22 +33,18 @@ class Row:
 def ratio_row(
     measure: str, subject: str, mine: Row | None, theirs: Row | None, other: str = ""
 ) -> Row | None:
-    """`mine` divided by `theirs`, column by column, or None when either is missing."""
-    if mine is None or theirs is None or not mine.rps or not theirs.rps:
+    """`mine` divided by `theirs`, column by column (one either lacks stays empty), or None when
+    either is missing or they have no column in common (a FAILED row has none)."""
+    if mine is None or theirs is None:
         return None
 
     def div(a: float | None, b: float | None) -> float | None:
-        return a / b if a is not None and b else None
+        return a / b if a and b else None
 
-    return Row(
-        measure,
-        subject,
-        div(mine.rps, theirs.rps),
-        div(mine.p50_ms, theirs.p50_ms),
-        div(mine.p99_ms, theirs.p99_ms),
-        other,
-        ratio=True,
-    )
+    ratios = (div(mine.rps, theirs.rps), div(mine.p50_ms, theirs.p50_ms), div(mine.p99_ms, theirs.p99_ms))
+    if all(value is None for value in ratios):
+        return None
+    return Row(measure, subject, *ratios, other, ratio=True)
 
 
 def _number(value: float | None, unit: str, ratio: bool) -> str:

@@ -121,13 +121,13 @@ def mix_seed(threads: int, pool_per_thread: int = MIX_POOL, others: int = 64) ->
     return mix
 
 
-def streams_seed(count: int) -> tuple[list[str], Seed]:
-    """`count` chats of account A generating until stopped."""
+def streams_seed(count: int, *, armed: bool = True) -> tuple[list[str], Seed]:
+    """`count` chats of account A generating a long answer from the start, or (not `armed`) idle
+    until their generations are started later (`POST /__mock/chats/{id}/generate`)."""
     ids = Ids("streams")
     chats = [ids() for _ in range(count)]
-    sessions = [
-        {"id": ids(), "chats": [generating(c) for c in chats[i : i + 100]]} for i in range(0, count, 100)
-    ]
+    chat = generating if armed else idle
+    sessions = [{"id": ids(), "chats": [chat(c) for c in chats[i : i + 100]]} for i in range(0, count, 100)]
     return chats, _accounts(sessions, [])
 
 

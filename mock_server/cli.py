@@ -6,13 +6,11 @@ Every flag has an environment variable (`RECOUP_MOCK_<FLAG>`) and a default.
 from __future__ import annotations
 
 import argparse
-import logging
+import asyncio
 import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import uvicorn
 
 from mock_server import __version__, flags
 from mock_server.config import Config, env_default
@@ -20,7 +18,14 @@ from mock_server.domain.demo import DEMO_SEED
 from mock_server.domain.seed import Seed, SeedError, read_seed_file
 from mock_server.http.admin.guard import is_loopback
 from mock_server.http.app import create_app
-from mock_server.http.server import GracefulServer, answers_of, uvicorn_options
+from mock_server.http.runtime import store_problem
+from mock_server.http.workers import (
+    Supervisor,
+    configure_logging,
+    graceful_server,
+    memory_refusal,
+    workers_line,
+)
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -121,6 +126,8 @@ def banner(config: Config, seed: Seed, base_url: str) -> str:
         _admin_line(config, base_url),
         f"  CORS: {'any origin' if '*' in config.cors_origins else ', '.join(config.cors_origins)}",
     ]
+    if config.workers > 1:
+        lines.insert(1, workers_line(config))
     for account in seed["accounts"]:
         lines.append(f"  account {account['id']}: key {', '.join(account['api_keys'])}")
         for session in account.get("sessions", []):
@@ -209,20 +216,15 @@ def serve(args: argparse.Namespace) -> int:
         admin_cors_origins=tuple(admin_origins),
         admin_hosts=tuple(admin_hosts),
     )
-    logging.basicConfig(level=config.log_level.upper(), format="%(levelname)s: %(message)s")
-    app = create_app(config, seed)
-    server = GracefulServer(
-        uvicorn.Config(
-            app,
-            host=config.host,
-            port=config.port,
-            log_level=config.log_level,
-            access_log=config.log_level in ("info", "debug"),
-            **uvicorn_options(config),  # hardened protocol, keep-alive, shutdown timeout
-        ),
-        end_answers=answers_of(app),
-        shutdown_timeout=config.shutdown_timeout,
+    refusal = memory_refusal(config) or (
+        asyncio.run(store_problem(config)) if config.store != "memory" else None
     )
+    if refusal:
+        print(f"recoup-mock: {refusal}", file=sys.stderr)
+        return 2
+    configure_logging(config)
+    # One process serves here; several are spawned by the supervisor, each building its own app.
+    server = graceful_server(config, create_app(config, seed)) if config.workers == 1 else None
 
     try:
         sock = socket.create_server((config.host, config.port))
@@ -231,6 +233,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     port = sock.getsockname()[1]
     print(banner(config, seed, f"http://{_url_host(config.host)}:{port}"), flush=True)
+    if server is None:
+        return Supervisor(config, seed, sock).run()
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

@@ -65,6 +65,9 @@ class Config:
     that several processes share."""
     store_prefix: str = "recoup-mock"
     """The prefix of every Redis key and channel, so that several mocks can share one Redis."""
+    store_connections: int = 10_000
+    """Most connections one process opens to a Redis store: each open answer stream holds one
+    while it waits for chunks (Redis's own default `maxclients` is 10,000 over all processes)."""
     workers: int = 1
     """Server processes sharing the listening socket; more than 1 needs a shared (Redis) store."""
     generation_lease: float = 5.0

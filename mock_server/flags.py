@@ -138,6 +138,12 @@ SETTINGS = (
         "prefix of every Redis key and channel, so that several mocks can share one Redis",
     ),
     Setting(
+        "--store-connections",
+        positive_int,
+        "N",
+        "most connections one process opens to a Redis store (each open answer stream holds one)",
+    ),
+    Setting(
         "--workers",
         positive_int,
         "N",

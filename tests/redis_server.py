@@ -93,7 +93,7 @@ class RedisServer:
     """A `redis-server` the test stops and starts again on the same port (and, when persistent,
     with the same data: an append-only file in `directory`)."""
 
-    def __init__(self, directory: Path, *, persistent: bool) -> None:
+    def __init__(self, directory: Path, *, persistent: bool, flags: tuple[str, ...] = ()) -> None:
         executable = shutil.which("redis-server")
         if executable is None:
             if os.environ.get("RECOUP_MOCK_REQUIRE_REDIS") == "1":
@@ -103,6 +103,7 @@ class RedisServer:
         self.directory = directory
         self.port = _free_port()
         self.persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else []
+        self.flags = list(flags)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -110,7 +111,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        flags = ["--save", "", "--appendonly", "no", *self.persistence]
+        flags = ["--save", "", "--appendonly", "no", *self.persistence, *self.flags]
         with (self.directory / "redis.log").open("ab") as output:
             self.process = subprocess.Popen(
                 [self.executable, *flags, "--port", str(self.port), "--bind", "127.0.0.1"],
@@ -130,7 +131,7 @@ class RedisServer:
             self.process.wait(timeout=10)
 
 
-def start_redis(directory: Path, *, persistent: bool = False) -> RedisServer:
-    server = RedisServer(directory, persistent=persistent)
+def start_redis(directory: Path, *, persistent: bool = False, flags: tuple[str, ...] = ()) -> RedisServer:
+    server = RedisServer(directory, persistent=persistent, flags=flags)
     server.start()
     return server

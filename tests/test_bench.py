@@ -4,13 +4,14 @@ should. Nothing here asserts a time: benchmarks print numbers."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bench import cli, pacing, report, seeds, streams, wrk
+from bench import cli, pacing, parts, procs, report, seeds, streams, tools, workers, wrk
 from bench.ceiling import BODY
 from bench.ceiling import app as ceiling_app
 from mock_server.config import Config
@@ -24,6 +25,7 @@ def test_every_seed_is_one_the_mock_accepts():
         seeds.stop_seed().seed,
         seeds.mix_seed(threads=2).seed,
         seeds.streams_seed(150)[1],
+        seeds.streams_seed(3, armed=False)[1],
         seeds.scale_seed(sessions=4, chats_per_session=3)[1],
     ):
         validate_seed(seed)
@@ -114,3 +116,39 @@ async def test_pacing_measure_times_every_part_of_an_answer():
     }
     assert all(value > 0 for value in summary.values()), summary
     assert summary["first_content_s"] < summary["answer_s"]
+
+
+def test_the_workers_part_measures_redis_workers_beside_memory_and_leaves_nothing_running(tmp_path: Path):
+    if shutil.which("redis-server") is None:
+        if os.environ.get("RECOUP_MOCK_REQUIRE_REDIS") == "1":
+            pytest.fail("redis-server is not installed, and RECOUP_MOCK_REQUIRE_REDIS=1")
+        pytest.skip("redis-server is not installed (RECOUP_MOCK_REQUIRE_REDIS=1 makes this a failure)")
+    before = set(procs.descendants(os.getpid()))
+    found = tools.detect(None, None, False, True, False)
+    load = wrk.Load(threads=1, connections=2, duration=1)
+    ctx = parts.Context(found, load, 0, tmp_path, streams=3, workers_counts=(2,))
+    rows = workers.workers_part(ctx)
+    assert set(procs.descendants(os.getpid())) <= before, "a server, worker or redis-server is still running"
+    assert "redis-server" in found.versions
+    throughput = [r for r in rows if r.measure.startswith("workers: stop, idle")]
+    latency = [r for r in rows if r.measure.startswith("workers: stop →")]
+    subjects = ["recoup-mock --quiet, memory store", "recoup-mock --workers 2 --store redis:// --quiet"]
+    for measured in (throughput, latency):
+        assert [r.subject for r in measured] == subjects, [r.other for r in measured]
+    for row in latency:
+        assert (row.values["armed"], row.values["ended"], row.values["stopped_true"]) == (3, 3, 3), row.other
+        assert row.p50_ms is not None and row.p99_ms is not None
+    ratios = [r for r in rows if r.ratio]
+    assert any(r.p50_ms is not None and r.rps is None for r in ratios), ratios
+    if found.wrk:
+        assert all(r.rps and not r.values.get("failed") for r in throughput), [r.other for r in throughput]
+        assert any(r.rps is not None for r in ratios), ratios
+
+
+def test_workers_counts_default_to_1_2_4_and_refuse_what_is_not_a_count():
+    parser = cli.build_parser()
+    assert parser.parse_args([]).workers_counts == (1, 2, 4)
+    assert parser.parse_args(["--workers-counts", "2, 1,2"]).workers_counts == (2, 1)
+    for wrong in ("0", "1,x", ","):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["--workers-counts", wrong])

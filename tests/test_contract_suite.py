@@ -4,6 +4,7 @@ latency or stream pace; it judges a stop-only server on the stop alone, and Pris
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -24,6 +25,7 @@ from tests.contract_runs import (
     SEEDS,
     AddedLatency,
     curl_lines,
+    mock_process,
     mock_served,
     rule_status,
     run_suite,
@@ -85,6 +87,22 @@ async def test_contract_holds_however_fast_or_slow_answers_stream(config: Config
         code, report = await run_suite_against(url, *IDENTITIES, "--max-examples", "5", "--timeout", "30")
     assert code == 0, report
     assert "VIOLATED" not in report
+
+
+async def test_contract_holds_for_two_workers_sharing_one_redis(
+    redis_store_flags: tuple[str, ...], tmp_path: Path
+):
+    """Each connection lands on either process: what one starts, the other must stop or resume."""
+    seed = tmp_path / "seed.json"
+    seed.write_text(json.dumps(TEST_SEED))
+    pacing = ("--first-token-delay", "0.02", "--tokens-per-second", "200", "--tool-seconds", "0.1")
+    flags = ("--workers", "2", *redis_store_flags, "--seed", str(seed), "--quiet", *pacing)
+    with mock_process(*flags) as url:
+        code, report = await run_suite_against(url, *IDENTITIES, "--max-examples", "10")
+    assert code == 0, report
+    assert "VIOLATED" not in report
+    assert rule_status(report, "test_concurrent_stops_exactly_one_is_true") == "HOLDS", report
+    assert rule_status(report, "test_stopped_stream_ends") == "HOLDS", report
 
 
 def test_no_generation_reports_what_it_did_not_check():

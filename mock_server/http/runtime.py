@@ -36,7 +36,7 @@ class Runtime:
     def __init__(self, config: Config, seed: Seed, store: ChatStore | None = None) -> None:
         self.config = config
         self.seed = seed
-        store = store or open_store(config.store, config.store_prefix)
+        store = store or open_store(config.store, config.store_prefix, config.store_connections)
         self.store = store
         pacing = Pacing(config.first_token_delay, config.tokens_per_second, config.tool_seconds)
         generations = Generations(
@@ -123,7 +123,7 @@ def current_service() -> ChatService:
 
 async def store_problem(config: Config) -> str | None:
     """Why the store `config` names cannot be used now, or None when it answers."""
-    store = open_store(config.store, config.store_prefix)
+    store = open_store(config.store, config.store_prefix, config.store_connections)
     try:
         await store.open()
     except StoreUnavailable as exc:

@@ -52,7 +52,7 @@ COMMAND_TIMEOUT = 5.0
 class RedisStore:
     """`ChatStore` in Redis, under `prefix` (every key and the event channel start with it)."""
 
-    def __init__(self, url: str, prefix: str = "recoup-mock") -> None:
+    def __init__(self, url: str, prefix: str = "recoup-mock", connections: int = 10_000) -> None:
         self.url = url
         self.prefix = prefix if prefix.endswith(":") else prefix + ":"
         self._redis: aioredis.Redis = aioredis.Redis.from_url(
@@ -61,6 +61,7 @@ class RedisStore:
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=COMMAND_TIMEOUT,
             retry=Retry(NoBackoff(), 1),
+            max_connections=connections,
         )
         self._scripts = {name: self._redis.register_script(getattr(lua, name)) for name in lua.__all__}
         self._waiters = Waiters()

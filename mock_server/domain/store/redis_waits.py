@@ -23,7 +23,7 @@ POLL = 1.0
 
 
 def unavailable(cause: Exception) -> StoreUnavailable:
-    log.warning("the store is unavailable: %s", cause)
+    log.debug("the store is unavailable: %s", cause)
     return StoreUnavailable()
 
 
