@@ -289,3 +289,22 @@ async def test_a_lost_redis_ends_streams_with_an_error_answers_503_and_is_surviv
             }
     finally:
         redis.stop()
+
+
+async def test_a_redis_that_comes_back_empty_is_seeded_again(tmp_path: Path, client: httpx.AsyncClient):
+    redis = start_redis(tmp_path)
+    try:
+        with mock("--store", redis.url) as served:
+            assert (await client.post(f"{served.url}/api/sessions", json={}, headers=KEY)).status_code == 200
+            redis.stop()
+            redis.start()  # without persistence: empty
+            for _ in range(int(DEADLINE / 0.2)):
+                answered = await client.post(f"{served.url}/api/sessions", json={}, headers=KEY)
+                if answered.status_code == 200:
+                    break
+                await asyncio.sleep(0.2)
+            assert answered.status_code == 200, answered.text
+            state = (await client.get(f"{served.url}/__mock/state")).json()
+            assert len(state["generating"]) == DEMO_RUNNING
+    finally:
+        redis.stop()

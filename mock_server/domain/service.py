@@ -105,11 +105,10 @@ class ChatService:
     async def owned_chat(self, account: Account, chat_id: str) -> Chat:
         """The chat, after the UUID (400), existence (404) and ownership (403) checks, in that order."""
         require_uuid(chat_id, "chatId")
-        chat = await self.store.get_chat(chat_id)
+        chat, owner = await self.store.chat_and_owner(chat_id)
         if chat is None:
             raise ChatNotFound()
-        session = await self.store.get_session(chat.session_id)
-        if session is None or session.account_id != account.id:
+        if owner != account.id:
             raise Forbidden()
         return chat
 

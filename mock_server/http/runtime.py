@@ -7,6 +7,7 @@ that serves it (several apps can live in one process, as tests do).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -26,6 +27,9 @@ from mock_server.domain.store import ChatStore, open_store
 from mock_server.http.journal import Journal
 
 log = logging.getLogger(__name__)
+
+RESEED_CHECK = 2.0
+"""Seconds between two looks at whether the store lost everything."""
 
 SCOPE_KEY = "recoup_mock.runtime"
 
@@ -55,6 +59,7 @@ class Runtime:
         self.journal = Journal(config.journal_size)
         self._started = False
         self._lock = asyncio.Lock()
+        self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the store and seed it, on the event loop that will run the generations.
@@ -70,14 +75,14 @@ class Runtime:
                 digest = seed_digest(self.seed)
                 held = await self.store.begin_seeding(digest)
                 if held is None:
-                    await apply_seed(self.service, self.seed)
-                    await self.store.end_seeding(digest)
+                    await self._seed(self.seed, digest)
                 elif held != digest:
                     log.warning(
                         "the store holds the state of another seed; keeping it "
                         "(POST /__mock/reset loads this process's seed for every process)"
                     )
                 self.leases.start()
+                self._watch = asyncio.create_task(self._keep_seeded(), name="keep-seeded")
                 self._started = True
 
     async def load(self, seed: Seed) -> None:
@@ -86,11 +91,38 @@ class Runtime:
         await self.service.reset()
         digest = seed_digest(seed)
         await self.store.begin_seeding(digest)
-        await apply_seed(self.service, seed)
-        await self.store.end_seeding(digest)
+        await self._seed(seed, digest)
         self.seed = seed
 
+    async def _seed(self, seed: Seed, digest: str) -> None:
+        """Load `seed`, which `begin_seeding` granted this process; a failure frees the grant."""
+        try:
+            await apply_seed(self.service, seed)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self.store.abandon_seeding()
+            raise
+        await self.store.end_seeding(digest)
+
+    async def _keep_seeded(self) -> None:
+        """Load the seed again when the store lost everything (a Redis that restarted empty)."""
+        while True:
+            await asyncio.sleep(RESEED_CHECK)
+            try:
+                if await self.store.lost_everything():
+                    log.warning("the store lost its state (did Redis restart empty?): loading the seed again")
+                    digest = seed_digest(self.seed)
+                    if await self.store.begin_seeding(digest) is None:
+                        await self._seed(self.seed, digest)
+            except StoreUnavailable:
+                pass
+            except Exception:
+                log.exception("loading the seed again failed")
+
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
         await self.leases.stop()
         await self.service.close()
         await self.store.close()

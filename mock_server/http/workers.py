@@ -151,10 +151,11 @@ class Supervisor:
         wakeup_fd = signal.set_wakeup_fd(wake_up.fileno(), warn_on_full_buffer=False)
         try:
             logger.info("Started parent process [%d] of %d workers", os.getpid(), self.config.workers)
-            self.workers = [self._start() for _ in range(self.config.workers)]
+            for _ in range(self.config.workers):
+                self.workers.append(self._start())
             failure = self._supervise(wake)
-            self._join_all()
         finally:
+            self._join_all()  # however the supervision ended, no worker outlives the parent
             signal.set_wakeup_fd(wakeup_fd)
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)

@@ -271,3 +271,12 @@ async def test_a_chat_keeps_only_its_last_messages_when_asked(store: ChatStore):
     assert [m["id"] for m in await store.messages(chat.id)] == ["m2", "m3", "m4"]
     await store.append_message(chat.id, {"id": "m5", "role": "user", "parts": []})
     assert len(await store.messages(chat.id)) == 4, "0 keeps every message"
+
+
+async def test_a_chat_is_read_with_the_account_that_owns_it(store: ChatStore):
+    chat = await a_chat(store, account_id="owner")
+    assert await store.chat_and_owner(chat.id) == (chat, "owner")
+    assert await store.chat_and_owner(new_id()) == (None, None)
+    moved = Session(id=chat.session_id, account_id="new-owner", title="s")
+    await store.add_session(moved)
+    assert await store.chat_and_owner(chat.id) == (chat, "new-owner")

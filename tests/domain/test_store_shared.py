@@ -189,3 +189,21 @@ async def test_a_reset_forgets_the_seed_and_the_default_answer(store_pair: Pair)
 
 async def _collect(store: ChatStore, run_id: str, start: int) -> list[dict[str, object]]:
     return [chunk async for chunk in store.follow_chunks(run_id, start)]
+
+
+async def test_a_seeding_that_failed_lets_another_process_load_the_seed_at_once(store_pair: Pair):
+    here, there = store_pair
+    assert await here.begin_seeding("abc") is None
+    finding = asyncio.create_task(there.begin_seeding("abc"))
+    await asyncio.sleep(0.1)
+    await here.abandon_seeding()
+    assert await asyncio.wait_for(finding, 5) is None
+
+
+async def test_a_reset_is_not_taken_for_a_store_that_lost_everything(store_pair: Pair):
+    here, there = store_pair
+    await here.begin_seeding("abc")
+    await here.end_seeding("abc")
+    assert not await there.lost_everything()
+    await here.clear()
+    assert not await there.lost_everything()

@@ -114,6 +114,11 @@ class MemoryStore:
     async def get_chat(self, chat_id: str) -> Chat | None:
         return self._chats.get(chat_id)
 
+    async def chat_and_owner(self, chat_id: str) -> tuple[Chat | None, str | None]:
+        chat = self._chats.get(chat_id)
+        session = self._sessions.get(chat.session_id) if chat else None
+        return chat, session.account_id if session else None
+
     async def chats(self, session_id: str) -> list[Chat]:
         return [self._chats[c] for c in self._chats_of.get(session_id, [])]
 
@@ -255,6 +260,14 @@ class MemoryStore:
 
     async def end_seeding(self, digest: str) -> None:
         self._seeded = digest
+        if self._loading is not None:
+            self._loading.set()
+            self._loading = None
+
+    async def lost_everything(self) -> bool:
+        return False  # this process's memory goes only with the process
+
+    async def abandon_seeding(self) -> None:
         if self._loading is not None:
             self._loading.set()
             self._loading = None

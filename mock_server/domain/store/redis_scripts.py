@@ -10,12 +10,14 @@ leases of processes on different machines agree.
 from __future__ import annotations
 
 __all__ = [
+    "ACCOUNT_FOR_KEY",
     "ADD_ACCOUNT",
     "ADD_CHAT",
     "ADD_RUN",
     "ADD_SESSION",
     "APPEND_CHUNK",
     "APPEND_MESSAGE",
+    "CHAT_AND_OWNER",
     "EVICT_IDLE_CHAT",
     "FINISH_RUN",
     "FORGET_RUN",
@@ -37,6 +39,25 @@ if redis.call('HSET', p .. 'accounts', id, ARGV[3]) == 1 then
   redis.call('RPUSH', p .. 'account-ids', id)
 end
 for i = 4, #ARGV do redis.call('HSET', p .. 'keys', ARGV[i], id) end
+"""
+
+# Reads done on every request as one round trip each: the caller's account, and a chat with the
+# account that owns it.
+ACCOUNT_FOR_KEY = """
+local id = redis.call('HGET', ARGV[1] .. 'keys', ARGV[2])
+if not id then return false end
+return redis.call('HGET', ARGV[1] .. 'accounts', id)
+"""
+
+CHAT_AND_OWNER = """
+local p = ARGV[1]
+local key = p .. 'chat:' .. ARGV[2]
+local fields = redis.call('HGETALL', key)
+if #fields == 0 then return false end
+local session = redis.call('HGET', key, 'session')
+table.insert(fields, '__owner')
+table.insert(fields, redis.call('HGET', p .. 'session-owner', session) or '')
+return fields
 """
 
 ADD_SESSION = """

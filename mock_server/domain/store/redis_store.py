@@ -15,38 +15,19 @@ key prefix, so that a stop in one process cancels a generation that another proc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.client import PubSub
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, ReadOnlyError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
-
 from mock_server.domain.answers import Answer, answer_json, stored_answer
-from mock_server.domain.errors import StoreUnavailable
 from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session, now
 from mock_server.domain.store import records
-from mock_server.domain.store import redis_scripts as lua
 from mock_server.domain.store.base import RunForgotten
-from mock_server.domain.store.redis_waits import POLL, Waiters, unavailable
-
-log = logging.getLogger(__name__)
+from mock_server.domain.store.redis_link import UNAVAILABLE, RedisLink, unavailable
+from mock_server.domain.store.redis_waits import POLL
 
 SEEDING_WINDOW = 30
 """Seconds a process has to load the seed before another may take over the loading."""
-UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError, ReadOnlyError, OSError)
-"""Failures that mean Redis cannot serve now (503), rather than a fault of this code (500)."""
-RESUBSCRIBE = 0.25
-"""Seconds between two tries to subscribe to the event channel again."""
-CONNECT_TIMEOUT = 2.0
-COMMAND_TIMEOUT = 5.0
 
 
 class RedisStore:
@@ -54,82 +35,18 @@ class RedisStore:
 
     def __init__(self, url: str, prefix: str = "recoup-mock", connections: int = 10_000) -> None:
         self.url = url
-        self.prefix = prefix if prefix.endswith(":") else prefix + ":"
-        self._redis: aioredis.Redis = aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=CONNECT_TIMEOUT,
-            socket_timeout=COMMAND_TIMEOUT,
-            retry=Retry(NoBackoff(), 1),
-            max_connections=connections,
-        )
-        self._scripts = {name: self._redis.register_script(getattr(lua, name)) for name in lua.__all__}
-        self._waiters = Waiters()
-        self._listener: asyncio.Task[None] | None = None
-
-    @property
-    def events(self) -> str:
-        return self.prefix + "events"
-
-    async def _run(self, script: str, *args: Any) -> Any:
-        try:
-            return await self._scripts[script](args=[self.prefix, *args])
-        except UNAVAILABLE as exc:
-            raise unavailable(exc) from exc
-
-    async def _call(self, command: str, *args: Any) -> Any:
-        try:
-            return await self._redis.execute_command(command, *args)  # type: ignore[no-untyped-call]
-        except UNAVAILABLE as exc:
-            raise unavailable(exc) from exc
-
-    def _key(self, *parts: str) -> str:
-        return self.prefix + ":".join(parts)
-
-    # Connection
+        self._link = RedisLink(url, prefix, connections)
+        self._waiters = self._link.waiters
+        self._run = self._link.run
+        self._call = self._link.call
+        self._key = self._link.key
+        self._seen_kept = False
 
     async def open(self) -> None:
-        await self._call("PING")
-        if self._listener is None:
-            pubsub = await self._subscribe()
-            self._listener = asyncio.create_task(self._listen(pubsub), name="redis-store-events")
-
-    async def _subscribe(self) -> PubSub:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self.events)
-        except UNAVAILABLE as exc:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-            raise unavailable(exc) from exc
-        return pubsub
+        await self._link.open()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
-        await self._redis.aclose()
-
-    async def _listen(self, pubsub: PubSub) -> None:
-        """Wake this process's waiters on the events other processes publish; when the channel is
-        lost, subscribe again until Redis is back (the waits look at the state meanwhile)."""
-        while True:
-            try:
-                while True:
-                    message = await pubsub.get_message(timeout=POLL)
-                    if message is not None and isinstance(message.get("data"), str):
-                        self._waiters.on_event(message["data"])
-            except UNAVAILABLE as exc:
-                log.warning("lost the store's event channel (%s); subscribing again", exc)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
-            while True:
-                await asyncio.sleep(RESUBSCRIBE)
-                with contextlib.suppress(StoreUnavailable):
-                    pubsub = await self._subscribe()
-                    break
+        await self._link.close()
 
     # Accounts and keys
 
@@ -137,10 +54,7 @@ class RedisStore:
         await self._run("ADD_ACCOUNT", account.id, records.account_text(account), *account.api_keys)
 
     async def account_for_key(self, api_key: str) -> Account | None:
-        account_id = await self._call("HGET", self._key("keys"), api_key)
-        if account_id is None:
-            return None
-        text = await self._call("HGET", self._key("accounts"), account_id)
+        text = await self._run("ACCOUNT_FOR_KEY", api_key)
         return records.account_of(text) if text else None
 
     async def accounts(self) -> list[Account]:
@@ -187,6 +101,13 @@ class RedisStore:
         fields = await self._call("HGETALL", self._key("chat", chat_id))
         return self._chat(fields)
 
+    async def chat_and_owner(self, chat_id: str) -> tuple[Chat | None, str | None]:
+        found = await self._run("CHAT_AND_OWNER", chat_id)
+        if not found:
+            return None, None
+        fields = dict(zip(found[::2], found[1::2], strict=True))
+        return self._chat(fields), fields.pop("__owner") or None
+
     @staticmethod
     def _chat(fields: dict[str, str]) -> Chat | None:
         if not fields:
@@ -196,7 +117,7 @@ class RedisStore:
     async def chats(self, session_id: str) -> list[Chat]:
         ids = await self._call("LRANGE", self._key("chats-of", session_id), 0, -1)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with self._link.redis.pipeline(transaction=False) as pipe:
                 for chat_id in ids:
                     pipe.hgetall(self._key("chat", chat_id))
                 found = await pipe.execute()
@@ -244,7 +165,7 @@ class RedisStore:
         block: int | None = round(POLL * 1000)
         while True:
             try:
-                read: Any = await self._redis.xread({stream: after}, count=500, block=block)
+                read: Any = await self._link.redis.xread({stream: after}, count=500, block=block)
             except UNAVAILABLE as exc:
                 raise unavailable(exc) from exc
             for _, entries in read or ():
@@ -319,11 +240,26 @@ class RedisStore:
                 return None
             held = await self._call("GET", marker)
             if held is not None and held.startswith("done:"):
+                self._seen_kept = True
                 return str(held.removeprefix("done:"))
             await asyncio.sleep(0.05)  # another process is loading it
 
     async def end_seeding(self, digest: str) -> None:
         await self._call("SET", self._key("seed"), f"done:{digest}")
+        await self._call("SET", self._key("kept"), "1")
+        self._seen_kept = True
+
+    async def lost_everything(self) -> bool:
+        # `kept` is set once a seed is loaded and survives `clear`: only Redis itself loses it.
+        kept = bool(await self._call("EXISTS", self._key("kept")))
+        lost = self._seen_kept and not kept
+        self._seen_kept = self._seen_kept or kept
+        return lost
+
+    async def abandon_seeding(self) -> None:
+        held = await self._call("GET", self._key("seed"))
+        if held is not None and held.startswith("loading:"):
+            await self._call("DEL", self._key("seed"))
 
     async def set_default_answer(self, answer: Answer | None) -> None:
         if answer is None:
@@ -337,9 +273,13 @@ class RedisStore:
 
     async def clear(self) -> None:
         try:
-            async for keys in _batches(self._redis.scan_iter(match=self.prefix + "*", count=500)):
-                await self._redis.unlink(*keys)
-            await self._redis.publish(self.events, "reset")
+            keys = self._link.redis.scan_iter(match=self._link.prefix + "*", count=500)
+            kept = self._key("kept")
+            async for batch in _batches(keys):
+                doomed = [key for key in batch if key != kept]
+                if doomed:
+                    await self._link.redis.unlink(*doomed)
+            await self._link.redis.publish(self._link.events, "reset")
         except UNAVAILABLE as exc:
             raise unavailable(exc) from exc
 

@@ -7,24 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
-
-from mock_server.domain.errors import StoreUnavailable
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 POLL = 1.0
 """Longest a wait goes without looking at the stored state."""
-
-
-def unavailable(cause: Exception) -> StoreUnavailable:
-    log.debug("the store is unavailable: %s", cause)
-    return StoreUnavailable()
 
 
 class _Cancel:

@@ -1,0 +1,119 @@
+"""The Redis store's connection: one client and its pool, the store's scripts, every failure that
+means Redis cannot serve turned into `StoreUnavailable`, and the event channel's listener.
+
+The listener subscribes once per process and hands each event to `Waiters`; when the channel is
+lost it subscribes again until Redis is back (the waits look at the stored state meanwhile).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from mock_server.domain.errors import StoreUnavailable
+from mock_server.domain.store import redis_scripts as lua
+from mock_server.domain.store.redis_waits import POLL, Waiters
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError, ReadOnlyError, OSError)
+"""Failures that mean Redis cannot serve now (503), rather than a fault of this code (500)."""
+RESUBSCRIBE = 0.25
+"""Seconds between two tries to subscribe to the event channel again."""
+CONNECT_TIMEOUT = 2.0
+COMMAND_TIMEOUT = 5.0
+"""Seconds a command may take; longer than a stream read's block (`POLL`)."""
+
+
+def unavailable(cause: Exception) -> StoreUnavailable:
+    log.debug("the store is unavailable: %s", cause)
+    return StoreUnavailable()
+
+
+class RedisLink:
+    """A client of one Redis, under `prefix`, with at most `connections` connections."""
+
+    def __init__(self, url: str, prefix: str, connections: int) -> None:
+        self.prefix = prefix if prefix.endswith(":") else prefix + ":"
+        self.redis: aioredis.Redis = aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=COMMAND_TIMEOUT,
+            retry=Retry(NoBackoff(), 1),
+            max_connections=connections,
+        )
+        self._scripts = {name: self.redis.register_script(getattr(lua, name)) for name in lua.__all__}
+        self.waiters = Waiters()
+        self._listener: asyncio.Task[None] | None = None
+
+    @property
+    def events(self) -> str:
+        return self.prefix + "events"
+
+    def key(self, *parts: str) -> str:
+        return self.prefix + ":".join(parts)
+
+    async def run(self, script: str, *args: Any) -> Any:
+        """Run one of `redis_scripts`, the prefix as its first argument."""
+        try:
+            return await self._scripts[script](args=[self.prefix, *args])
+        except UNAVAILABLE as exc:
+            raise unavailable(exc) from exc
+
+    async def call(self, command: str, *args: Any) -> Any:
+        try:
+            return await self.redis.execute_command(command, *args)  # type: ignore[no-untyped-call]
+        except UNAVAILABLE as exc:
+            raise unavailable(exc) from exc
+
+    async def open(self) -> None:
+        await self.call("PING")
+        if self._listener is None:
+            pubsub = await self._subscribe()
+            self._listener = asyncio.create_task(self._listen(pubsub), name="redis-store-events")
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        await self.redis.aclose()
+
+    async def _subscribe(self) -> PubSub:
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self.events)
+        except UNAVAILABLE as exc:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            raise unavailable(exc) from exc
+        return pubsub
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        while True:
+            try:
+                while True:
+                    message = await pubsub.get_message(timeout=POLL)
+                    if message is not None and isinstance(message.get("data"), str):
+                        self.waiters.on_event(message["data"])
+            except UNAVAILABLE as exc:
+                log.warning("lost the store's event channel (%s); subscribing again", exc)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            while True:
+                await asyncio.sleep(RESUBSCRIBE)
+                with contextlib.suppress(StoreUnavailable):
+                    pubsub = await self._subscribe()
+                    break
