@@ -95,7 +95,7 @@ async def test_unknown_or_undocumented_choice_is_a_clear_400(api: RecoupClient, 
 
 async def test_undocumented_choice_lists_the_documented_statuses(api: RecoupClient):
     response = await api.stop(UNKNOWN_CHAT, headers={"Prefer": "code=418"})
-    assert "(documented: 200, 400, 401, 403, 404, 502, 504)" in response.json()["error"]
+    assert "(documented: 200, 400, 401, 403, 404, 502, 503, 504)" in response.json()["error"]
 
 
 async def test_prefer_parameters_and_quoting_follow_rfc_7240(api: RecoupClient):
