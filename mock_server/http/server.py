@@ -103,7 +103,8 @@ class GracefulServer(uvicorn.Server):
                 connection.shutdown()  # idle ones close; busy ones close after their answer
             if self.end_answers is not None:
                 grace = self.shutdown_timeout / 4
-                await asyncio.wait_for(self.end_answers(grace), max(0.0, deadline - loop.time()))
+                async with asyncio.timeout(max(0.0, deadline - loop.time())):
+                    await self.end_answers(grace)
             while self._answers_under_way() and loop.time() < deadline:
                 await asyncio.sleep(0.01)
         except TimeoutError:

@@ -7,7 +7,6 @@ event loop; that is what makes `swap_active_stream` and `request_cancel` safe un
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from mock_server.domain.answers import Answer
 from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session, now
 from mock_server.domain.store.base import RunForgotten
+from mock_server.domain.store.waiting import event_within
 
 
 @dataclass
@@ -199,8 +199,7 @@ class MemoryStore:
         state = self._runs.get(run_id)
         if state is None:
             return RunStatus.CANCELLED
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(state.finished.wait(), timeout)
+        await event_within(state.finished, timeout)
         return state.run.status if state.run.status.terminal else None
 
     async def request_cancel(self, run_id: str) -> bool:
@@ -215,10 +214,7 @@ class MemoryStore:
         state = self._runs.get(run_id)
         if state is None:
             return True
-        event = state.cancel_requested
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
-        return event.is_set()
+        return await event_within(state.cancel_requested, timeout)
 
     async def renew_leases(self, run_ids: Sequence[str], lease: float) -> list[str]:
         until = time.monotonic() + lease

@@ -6,10 +6,11 @@ the store was away only delays a wake-up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
+
+from mock_server.domain.store.waiting import event_within
 
 T = TypeVar("T")
 
@@ -69,8 +70,7 @@ class Waiters:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state.requested.wait(), min(remaining, self.poll))
+            await event_within(state.requested, min(remaining, self.poll))
         return True
 
     async def finished(
@@ -87,8 +87,7 @@ class Waiters:
                 remaining = deadline - time.monotonic()
                 if result is not None or remaining <= 0:
                     return result
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), min(remaining, self.poll))
+                await event_within(event, min(remaining, self.poll))
                 event.clear()
         finally:
             events = self._finish.get(run_id, set())
