@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -83,22 +84,56 @@ def positive_float(text: str) -> float:
     return value
 
 
-STORE_SCHEMES = ("redis://", "rediss://", "unix://")
+STORE_SCHEMES = ("redis", "rediss", "unix")
 
 
 def store_url(text: str) -> str:
+    """`memory`, or a Redis URL whose host, port and database number are well formed."""
     url = text.strip()
-    if url == "memory" or (url.startswith(STORE_SCHEMES) and len(url) > len(url.split("//")[0]) + 2):
+    if url == "memory":
         return url
-    raise argparse.ArgumentTypeError(
-        f"{text!r} is not a store: give 'memory' or a Redis URL such as redis://127.0.0.1:6379/0"
-    )
+    problem = _redis_url_problem(url)
+    if problem:
+        raise argparse.ArgumentTypeError(
+            f"{masked(text)!r} is not a store ({problem}): give 'memory' or a Redis URL such as "
+            "redis://127.0.0.1:6379/0"
+        )
+    return url
+
+
+def _redis_url_problem(url: str) -> str | None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "it cannot be read as a URL"
+    if parts.scheme not in STORE_SCHEMES:
+        return "the scheme is not redis://, rediss:// or unix://"
+    if parts.scheme == "unix":
+        return None if parts.path else "no socket path"
+    try:
+        port = parts.port
+    except ValueError:
+        return "the port is not a number from 1 to 65535"
+    if not parts.hostname:
+        return "no host"
+    if port == 0:
+        return "the port is not a number from 1 to 65535"
+    database = parts.path.lstrip("/")
+    if database and not (database.isdigit() and int(database) < 16_384):
+        return "the database is not a number"
+    return None
+
+
+def masked(url: str) -> str:
+    """`url` with its password, if any, replaced by `***` (for messages and logs)."""
+    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def key_prefix(text: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.:\-]{1,64}", text):
+    # No ':' in a prefix: the store ends it with one, so no prefix's keys fall under another's.
+    if not re.fullmatch(r"[A-Za-z0-9_.\-]{1,64}", text):
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a key prefix (1 to 64 letters, digits, '_', '.', ':' or '-')"
+            f"{text!r} is not a key prefix (1 to 64 letters, digits, '_', '.' or '-')"
         )
     return text
 

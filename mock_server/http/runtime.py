@@ -24,6 +24,7 @@ from mock_server.domain.leases import LeaseKeeper
 from mock_server.domain.seed import Seed, apply_seed
 from mock_server.domain.service import ChatService
 from mock_server.domain.store import ChatStore, open_store
+from mock_server.flags import masked
 from mock_server.http.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -156,10 +157,14 @@ def current_service() -> ChatService:
 async def store_problem(config: Config) -> str | None:
     """Why the store `config` names cannot be used now, or None when it answers."""
     store = open_store(config.store, config.store_prefix, config.store_connections)
+    where = masked(config.store)
     try:
         await store.open()
     except StoreUnavailable as exc:
-        return f"cannot reach the store at {config.store}: {exc.__cause__ or exc}"
+        return f"cannot reach the store at {where}: {exc.__cause__ or exc}"
+    except Exception as exc:  # e.g. a database number the server does not have, a wrong password
+        return f"cannot use the store at {where}: {exc}"
     finally:
-        await store.close()
+        with contextlib.suppress(Exception):
+            await store.close()
     return None

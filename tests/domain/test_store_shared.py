@@ -207,3 +207,10 @@ async def test_a_reset_is_not_taken_for_a_store_that_lost_everything(store_pair:
     assert not await there.lost_everything()
     await here.clear()
     assert not await there.lost_everything()
+
+
+async def test_a_start_index_past_any_chunk_reads_nothing(store: ChatStore):
+    run = await a_run(store)
+    await store.append_chunk(run.id, {"type": "start"})
+    await store.finish_run(run.id, RunStatus.COMPLETED)
+    assert await asyncio.wait_for(_collect(store, run.id, 2**70), 5) == []

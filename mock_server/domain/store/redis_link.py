@@ -14,11 +14,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from mock_server.domain.errors import StoreUnavailable
 from mock_server.domain.store import redis_scripts as lua
@@ -50,7 +50,10 @@ class RedisLink:
             decode_responses=True,
             socket_connect_timeout=CONNECT_TIMEOUT,
             socket_timeout=COMMAND_TIMEOUT,
+            # A pooled connection that Redis closed (it restarted) fails once on its next use; one
+            # retry on a fresh connection tells that apart from Redis being away.
             retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
             max_connections=connections,
         )
         self._scripts = {name: self.redis.register_script(getattr(lua, name)) for name in lua.__all__}

@@ -26,6 +26,8 @@ from mock_server.domain.store.base import RunForgotten
 from mock_server.domain.store.redis_link import UNAVAILABLE, RedisLink, unavailable
 from mock_server.domain.store.redis_waits import POLL
 
+MAX_INDEX = 2**63
+"""Past any chunk a run can have; a larger start index reads from here."""
 SEEDING_WINDOW = 30
 """Seconds a process has to load the seed before another may take over the loading."""
 
@@ -161,7 +163,7 @@ class RedisStore:
 
     async def follow_chunks(self, run_id: str, start: int = 0) -> AsyncIterator[Chunk]:
         stream = self._key("chunks", run_id)
-        after = f"0-{start}"
+        after = f"0-{min(start, MAX_INDEX)}"  # a stream id's sequence is 64 bits
         block: int | None = round(POLL * 1000)
         while True:
             try:
