@@ -308,3 +308,46 @@ async def test_a_redis_that_comes_back_empty_is_seeded_again(tmp_path: Path, cli
             assert len(state["generating"]) == DEMO_RUNNING
     finally:
         redis.stop()
+
+
+ZED_SESSION = "0e0e0e0e-0000-4000-8000-000000000001"
+ZED_CHAT = "0e0e0e0e-0000-4000-8000-000000000002"
+ZED_SEED = {
+    "accounts": [
+        {
+            "id": "zed",
+            "api_keys": ["zed-key"],
+            "sessions": [
+                {
+                    "id": ZED_SESSION,
+                    "chats": [
+                        {
+                            "id": ZED_CHAT,
+                            "messages": [
+                                {"role": "user", "text": "one"},
+                                {"role": "assistant", "text": "two"},
+                            ],
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
+}
+
+
+async def test_a_seed_loaded_on_one_process_is_the_one_every_reset_returns_to(
+    redis_store_flags: tuple[str, ...], client: httpx.AsyncClient
+):
+    with two_mocks(redis_store_flags) as (first, second):
+        loads = [client.put(f"{m.url}/__mock/seed", json=ZED_SEED, timeout=DEADLINE) for m in (first, second)]
+        assert [answer.status_code for answer in await asyncio.gather(*loads)] == [200, 200]
+        assert (await client.get(f"{second.url}/__mock/seed")).json() == ZED_SEED
+        assert (await client.post(f"{second.url}/__mock/reset")).status_code == 200
+        for served in (first, second):
+            chat = await client.get(
+                f"{served.url}/api/sessions/{ZED_SESSION}/chats/{ZED_CHAT}", headers={"x-api-key": "zed-key"}
+            )
+            assert [m["parts"][0]["text"] for m in chat.json()["messages"]] == ["one", "two"]
+            refused = await client.post(f"{served.url}/api/sessions", json={}, headers=KEY)
+            assert refused.status_code == 401

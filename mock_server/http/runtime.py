@@ -77,33 +77,41 @@ class Runtime:
                 held = await self.store.begin_seeding(digest)
                 if held is None:
                     await self._seed(self.seed, digest)
-                elif held != digest:
-                    log.warning(
-                        "the store holds the state of another seed; keeping it "
-                        "(POST /__mock/reset loads this process's seed for every process)"
-                    )
+                else:
+                    if held != digest:
+                        log.warning(
+                            "the store holds the state of another seed; keeping it "
+                            "(POST /__mock/reset loads it again, PUT /__mock/seed another)"
+                        )
+                    self.seed = await self.store.seed_in_force() or self.seed
                 self.leases.start()
                 self._watch = asyncio.create_task(self._keep_seeded(), name="keep-seeded")
                 self._started = True
 
     async def load(self, seed: Seed) -> None:
         """Replace all state with `seed`'s, for every process sharing the store (running
-        generations are stopped first)."""
-        await self.service.reset()
+        generations are stopped first); loads in several processes at once run one at a time."""
         digest = seed_digest(seed)
-        await self.store.begin_seeding(digest)
-        await self._seed(seed, digest)
-        self.seed = seed
+        await self.store.begin_seeding(digest, replace=True)
+        await self._seed(seed, digest, reset=True)
 
-    async def _seed(self, seed: Seed, digest: str) -> None:
+    async def seed_in_force(self) -> Seed:
+        """The seed a reset returns to: the last one loaded by any process sharing the store."""
+        self.seed = await self.store.seed_in_force() or self.seed
+        return self.seed
+
+    async def _seed(self, seed: Seed, digest: str, *, reset: bool = False) -> None:
         """Load `seed`, which `begin_seeding` granted this process; a failure frees the grant."""
         try:
+            if reset:
+                await self.service.reset()
             await apply_seed(self.service, seed)
         except BaseException:
             with contextlib.suppress(Exception):
                 await self.store.abandon_seeding()
             raise
-        await self.store.end_seeding(digest)
+        await self.store.end_seeding(digest, seed)
+        self.seed = seed
 
     async def _keep_seeded(self) -> None:
         """Load the seed again when the store lost everything (a Redis that restarted empty)."""

@@ -16,6 +16,7 @@ from mock_server.domain.store import ChatStore, RunForgotten
 Pair = tuple[ChatStore, ChatStore]
 RACERS = 40
 LEASE = 60.0
+SEED = {"accounts": [{"id": "a", "api_keys": ["k"]}]}
 AT_ONCE = 0.5
 """A wake-up that comes this soon came from the event, not from a timeout."""
 
@@ -171,7 +172,7 @@ async def test_a_seed_is_loaded_by_one_process_and_found_by_the_others(store_pai
     assert await here.begin_seeding("abc") is None
     finding = asyncio.create_task(there.begin_seeding("abc"))
     await asyncio.sleep(0.1)
-    await here.end_seeding("abc")
+    await here.end_seeding("abc", SEED)
     assert await asyncio.wait_for(finding, 5) == "abc"
     assert await here.begin_seeding("other") == "abc"
 
@@ -179,7 +180,7 @@ async def test_a_seed_is_loaded_by_one_process_and_found_by_the_others(store_pai
 async def test_a_reset_forgets_the_seed_and_the_default_answer(store_pair: Pair):
     here, there = store_pair
     await here.begin_seeding("abc")
-    await here.end_seeding("abc")
+    await here.end_seeding("abc", SEED)
     await here.set_default_answer(text_only("scripted"))
     assert await there.default_answer() == text_only("scripted")
     await there.clear()
@@ -203,7 +204,7 @@ async def test_a_seeding_that_failed_lets_another_process_load_the_seed_at_once(
 async def test_a_reset_is_not_taken_for_a_store_that_lost_everything(store_pair: Pair):
     here, there = store_pair
     await here.begin_seeding("abc")
-    await here.end_seeding("abc")
+    await here.end_seeding("abc", SEED)
     assert not await there.lost_everything()
     await here.clear()
     assert not await there.lost_everything()
@@ -214,3 +215,24 @@ async def test_a_start_index_past_any_chunk_reads_nothing(store: ChatStore):
     await store.append_chunk(run.id, {"type": "start"})
     await store.finish_run(run.id, RunStatus.COMPLETED)
     assert await asyncio.wait_for(_collect(store, run.id, 2**70), 5) == []
+
+
+async def test_the_seed_last_loaded_is_in_force_for_every_process(store_pair: Pair):
+    here, there = store_pair
+    assert await there.seed_in_force() is None
+    await here.begin_seeding("abc")
+    await here.end_seeding("abc", SEED)
+    assert await there.seed_in_force() == SEED
+
+
+async def test_loads_in_two_processes_at_once_run_one_at_a_time(store_pair: Pair):
+    here, there = store_pair
+    assert await here.begin_seeding("first", replace=True) is None
+    second = asyncio.create_task(there.begin_seeding("second", replace=True))
+    await asyncio.sleep(0.1)
+    assert not second.done()
+    await here.clear()  # the first load's reset keeps its grant
+    await asyncio.sleep(0.1)
+    assert not second.done()
+    await here.end_seeding("first", SEED)
+    assert await asyncio.wait_for(second, 5) is None

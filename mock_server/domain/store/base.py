@@ -8,7 +8,7 @@ several server processes share chats, with a stop in one process cancelling a ge
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from mock_server.domain.answers import Answer
 from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session
@@ -128,12 +128,21 @@ class ChatStore(Protocol):
         ...
 
     # Seeding and settings shared by every process
-    async def begin_seeding(self, digest: str) -> str | None:
-        """None when the caller is to load the seed of `digest` (call `end_seeding` after); else the
-        digest of the seed the store holds already, after waiting for a load under way elsewhere."""
+    async def begin_seeding(self, digest: str, *, replace: bool = False) -> str | None:
+        """None when the caller is to load the seed of `digest` (then `end_seeding`, or
+        `abandon_seeding` on failure); else the digest of the seed the store holds already, after
+        waiting for a load under way elsewhere. `replace`: the caller loads its seed in place of
+        any, after the load under way (loads are one at a time)."""
         ...
 
-    async def end_seeding(self, digest: str) -> None: ...
+    async def end_seeding(self, digest: str, seed: dict[str, Any]) -> None:
+        """The load is done: `seed` (its document) is the one in force for every process."""
+        ...
+
+    async def seed_in_force(self) -> dict[str, Any] | None:
+        """The document of the seed last loaded, or None (nothing loaded, or it was cleared)."""
+        ...
+
     async def lost_everything(self) -> bool:
         """True when the store lost what it held behind the mock's back (a Redis that restarted
         empty), rather than through `clear`; False until a seed has been loaded."""
@@ -147,6 +156,6 @@ class ChatStore(Protocol):
     async def default_answer(self) -> Answer | None: ...
 
     async def clear(self) -> None:
-        """Forget everything (a reset before loading seed data); every process's waits for a
-        cancel end at once, as the runs they wait for are gone."""
+        """Forget everything (a reset before loading seed data), but a seed load under way;
+        every process's waits for a cancel end at once, as the runs they wait for are gone."""
         ...

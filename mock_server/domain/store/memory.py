@@ -11,6 +11,7 @@ import functools
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from mock_server.domain.answers import Answer
 from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session, now
@@ -37,6 +38,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._empty()
         self._seeded: str | None = None
+        self._seed: dict[str, Any] | None = None
         self._loading: asyncio.Event | None = None
         self._default_answer: Answer | None = None
 
@@ -247,18 +249,23 @@ class MemoryStore:
     async def run_count(self) -> int:
         return len(self._runs)
 
-    async def begin_seeding(self, digest: str) -> str | None:
+    async def begin_seeding(self, digest: str, *, replace: bool = False) -> str | None:
         while self._loading is not None:
             await self._loading.wait()
-        if self._seeded is None:
+        if self._seeded is None or replace:
             self._loading = asyncio.Event()
+            return None
         return self._seeded
 
-    async def end_seeding(self, digest: str) -> None:
+    async def end_seeding(self, digest: str, seed: dict[str, Any]) -> None:
         self._seeded = digest
+        self._seed = seed
         if self._loading is not None:
             self._loading.set()
             self._loading = None
+
+    async def seed_in_force(self) -> dict[str, Any] | None:
+        return self._seed
 
     async def lost_everything(self) -> bool:
         return False  # this process's memory goes only with the process
@@ -279,4 +286,5 @@ class MemoryStore:
             state.cancel_requested.set()
         self._empty()
         self._seeded = None
+        self._seed = None
         self._default_answer = None

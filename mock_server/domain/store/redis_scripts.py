@@ -17,6 +17,7 @@ __all__ = [
     "ADD_SESSION",
     "APPEND_CHUNK",
     "APPEND_MESSAGE",
+    "BEGIN_SEEDING",
     "CHAT_AND_OWNER",
     "EVICT_IDLE_CHAT",
     "FINISH_RUN",
@@ -214,6 +215,16 @@ redis.call('ZADD', leases, now + tonumber(ARGV[3]), ARGV[2])
 return 1
 """
 )
+
+# 1: the caller loads the seed; 0: a load is under way, ask again; else the digest held.
+BEGIN_SEEDING = """
+local marker = ARGV[1] .. 'seed'
+local held = redis.call('GET', marker)
+if held and string.sub(held, 1, 8) == 'loading:' then return 0 end
+if held and ARGV[3] == '0' then return string.sub(held, 6) end
+redis.call('SET', marker, 'loading:' .. ARGV[2], 'EX', tonumber(ARGV[4]))
+return 1
+"""
 
 FORGET_RUN = """
 local p, id = ARGV[1], ARGV[2]

@@ -235,21 +235,31 @@ class RedisStore:
 
     # Seeding and shared settings
 
-    async def begin_seeding(self, digest: str) -> str | None:
-        marker = self._key("seed")
+    async def begin_seeding(self, digest: str, *, replace: bool = False) -> str | None:
         while True:
-            if await self._call("SET", marker, f"loading:{digest}", "NX", "EX", SEEDING_WINDOW):
+            answer = await self._run("BEGIN_SEEDING", digest, int(replace), SEEDING_WINDOW)
+            if answer == 1:
                 return None
-            held = await self._call("GET", marker)
-            if held is not None and held.startswith("done:"):
+            if isinstance(answer, str):
                 self._seen_kept = True
-                return str(held.removeprefix("done:"))
-            await asyncio.sleep(0.05)  # another process is loading it
+                return answer
+            await asyncio.sleep(0.05)  # another process is loading a seed
 
-    async def end_seeding(self, digest: str) -> None:
-        await self._call("SET", self._key("seed"), f"done:{digest}")
-        await self._call("SET", self._key("kept"), "1")
+    async def end_seeding(self, digest: str, seed: dict[str, Any]) -> None:
+        try:
+            async with self._link.redis.pipeline(transaction=True) as pipe:
+                pipe.set(self._key("seed-document"), records.dumps(seed))
+                pipe.set(self._key("seed"), f"done:{digest}")
+                pipe.set(self._key("kept"), "1")
+                await pipe.execute()
+        except UNAVAILABLE as exc:
+            raise unavailable(exc) from exc
         self._seen_kept = True
+
+    async def seed_in_force(self) -> dict[str, Any] | None:
+        text = await self._call("GET", self._key("seed-document"))
+        seed: dict[str, Any] | None = json.loads(text) if text else None
+        return seed
 
     async def lost_everything(self) -> bool:
         # `kept` is set once a seed is loaded and survives `clear`: only Redis itself loses it.
@@ -276,9 +286,12 @@ class RedisStore:
     async def clear(self) -> None:
         try:
             keys = self._link.redis.scan_iter(match=self._link.prefix + "*", count=500)
-            kept = self._key("kept")
+            kept = {self._key("kept")}
+            held = await self._call("GET", self._key("seed"))
+            if held is not None and held.startswith("loading:"):
+                kept.add(self._key("seed"))  # the grant of the load this clear is part of
             async for batch in _batches(keys):
-                doomed = [key for key in batch if key != kept]
+                doomed = [key for key in batch if key not in kept]
                 if doomed:
                     await self._link.redis.unlink(*doomed)
             await self._link.redis.publish(self._link.events, "reset")

@@ -81,12 +81,12 @@ async def get_state(limit: int = STATE_PAGE, cursor: str | None = None) -> JSON:
 
 async def reset_state() -> JSON:
     runtime = current_runtime()
-    await runtime.load(runtime.seed)
+    await runtime.load(await runtime.seed_in_force())
     return await _state(runtime)
 
 
 async def get_seed() -> JSON:
-    return current_runtime().seed
+    return await current_runtime().seed_in_force()
 
 
 async def load_seed(body: Any) -> JSON:
