@@ -93,7 +93,6 @@ class Generations:
         self.lease = lease
         """Seconds a run stays this process's without renewal (see `leases.LeaseKeeper`)."""
         self._tasks: set[asyncio.Task[None]] = set()
-        self._forgetting: set[asyncio.Task[None]] = set()
         self._closing = False
         """Set by `cancel_all`: the server is shutting down, a run that starts now is stopped at once."""
         self._ended_by_shutdown: set[str] = set()
@@ -225,16 +224,8 @@ class Generations:
         await self._finish_and_forget(run, emitted, status)
 
     async def _finish_and_forget(self, run: Run, emitted: list[Chunk], status: RunStatus) -> None:
-        try:
-            await save_and_release(self.store, run, emitted, status, self.max_messages)
-        except (RunForgotten, StoreUnavailable):
-            return
-        asyncio.get_running_loop().call_later(self.retention, self._forget, run.id)
-
-    def _forget(self, run_id: str) -> None:
-        task = asyncio.create_task(self.store.forget_run(run_id))
-        self._forgetting.add(task)
-        task.add_done_callback(self._forgetting.discard)
+        with contextlib.suppress(RunForgotten, StoreUnavailable):
+            await save_and_release(self.store, run, emitted, status, self.max_messages, self.retention)
 
     async def _emit(self, run: Run, emitted: list[Chunk]) -> RunStatus:
         # Made chunk by chunk: an endless demo answer is 20,000 chunks, of which a stop sees a few.
@@ -268,9 +259,10 @@ class Generations:
 
 
 async def save_and_release(
-    store: ChatStore, run: Run, said: list[Chunk], status: RunStatus, max_messages: int
+    store: ChatStore, run: Run, said: list[Chunk], status: RunStatus, max_messages: int, retention: float
 ) -> None:
-    """Keep what was said, free the chat, then wake whoever waits for the run to end."""
+    """Keep what was said, free the chat, then wake whoever waits for the run to end (its chunks
+    stay readable `retention` seconds more)."""
     parts = ui.assemble(said)
     if ui.has_content(parts):
         message = {
@@ -281,4 +273,4 @@ async def save_and_release(
         }
         await store.append_message(run.chat_id, message, max_messages)
     await store.swap_active_stream(run.chat_id, run.id, None)
-    await store.finish_run(run.id, status)
+    await store.finish_run(run.id, status, keep_for=retention)

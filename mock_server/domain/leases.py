@@ -26,7 +26,7 @@ PROCESS_LOST = "The process generating this answer stopped"
 RENEWALS_PER_LEASE = 4
 
 
-async def end_abandoned(store: ChatStore, run_id: str, max_messages: int) -> bool:
+async def end_abandoned(store: ChatStore, run_id: str, max_messages: int, retention: float) -> bool:
     """End a run taken over from a lost process; False when it is gone or over already."""
     run = await store.get_run(run_id)
     if run is None or run.status.terminal:
@@ -39,7 +39,7 @@ async def end_abandoned(store: ChatStore, run_id: str, max_messages: int) -> boo
     for chunk in ending:
         await store.append_chunk(run_id, chunk)
     await store.append_chunk(run_id, ui.error_chunk(PROCESS_LOST))
-    await save_and_release(store, run, said + ending, RunStatus.FAILED, max_messages)
+    await save_and_release(store, run, said + ending, RunStatus.FAILED, max_messages, retention)
     return True
 
 
@@ -86,7 +86,10 @@ class LeaseKeeper:
                 continue  # ours, renewed too late: the next tick renews it
             if await self.store.take_over(run_id, lease):
                 try:
-                    if await end_abandoned(self.store, run_id, self.generations.max_messages):
+                    ended_now = await end_abandoned(
+                        self.store, run_id, self.generations.max_messages, self.generations.retention
+                    )
+                    if ended_now:
                         log.warning("ended %s, whose process stopped renewing its lease", run_id)
                         ended.append(run_id)
                 except RunForgotten:

@@ -236,3 +236,15 @@ async def test_loads_in_two_processes_at_once_run_one_at_a_time(store_pair: Pair
     assert not second.done()
     await here.end_seeding("first", SEED)
     assert await asyncio.wait_for(second, 5) is None
+
+
+async def test_a_finished_run_is_forgotten_with_its_chunks_after_it_was_kept(store_pair: Pair):
+    here, there = store_pair
+    run = await a_run(here)
+    await here.append_chunk(run.id, {"type": "start"})
+    await here.finish_run(run.id, RunStatus.COMPLETED, keep_for=0.2)
+    assert (await there.get_run(run.id)).status is RunStatus.COMPLETED
+    await asyncio.sleep(0.5)
+    assert await there.get_run(run.id) is None
+    assert await there.chunks(run.id) == []
+    assert await there.run_count() == 0

@@ -82,8 +82,10 @@ class ChatStore(Protocol):
         """Chunks from index `start` on, waiting for new ones until the run has finished."""
         ...
 
-    async def finish_run(self, run_id: str, status: RunStatus) -> None:
-        """Give a running run its terminal `status` (a finished run keeps its first) and end its lease."""
+    async def finish_run(self, run_id: str, status: RunStatus, *, keep_for: float | None = None) -> None:
+        """Give a running run its terminal `status` (a finished run keeps its first) and end its
+        lease; `keep_for`: forget it with its chunks that many seconds later, whatever happens to
+        the process that finished it."""
         ...
 
     async def wait_finished(self, run_id: str, timeout: float) -> RunStatus | None:

@@ -186,10 +186,12 @@ class MemoryStore:
             async with state.changed:
                 await state.changed.wait_for(functools.partial(state.has_news, index))
 
-    async def finish_run(self, run_id: str, status: RunStatus) -> None:
+    async def finish_run(self, run_id: str, status: RunStatus, *, keep_for: float | None = None) -> None:
         state = self._runs.get(run_id)
         if state is None:
             return
+        if keep_for is not None and not state.run.status.terminal:
+            asyncio.get_running_loop().call_later(keep_for, self._forget_finished, state)
         self._leases.pop(run_id, None)
         if not state.run.status.terminal:
             async with state.changed:
@@ -241,6 +243,10 @@ class MemoryStore:
 
     async def running_runs(self) -> list[str]:
         return list(self._leases)
+
+    def _forget_finished(self, state: _RunState) -> None:
+        if self._runs.get(state.run.id) is state:
+            del self._runs[state.run.id]
 
     async def forget_run(self, run_id: str) -> None:
         self._runs.pop(run_id, None)

@@ -25,6 +25,7 @@ __all__ = [
     "LAPSED_RUNS",
     "RENEW_LEASES",
     "REQUEST_CANCEL",
+    "RUN_COUNT",
     "SWAP_ACTIVE_STREAM",
     "TAKE_OVER",
 ]
@@ -168,6 +169,11 @@ redis.call('ZREM', p .. 'leases', id)
 if state[1] == 'running' then
   redis.call('HSET', run, 'status', ARGV[3])
   redis.call('XADD', p .. 'chunks:' .. id, '0-' .. (tonumber(state[2]) + 1), 'end', ARGV[3])
+  local keep = tonumber(ARGV[4])
+  if keep > 0 then
+    redis.call('PEXPIRE', run, keep)
+    redis.call('PEXPIRE', p .. 'chunks:' .. id, keep)
+  end
 end
 redis.call('PUBLISH', p .. 'events', 'finish ' .. id)
 return 1
@@ -224,6 +230,15 @@ if held and string.sub(held, 1, 8) == 'loading:' then return 0 end
 if held and ARGV[3] == '0' then return string.sub(held, 6) end
 redis.call('SET', marker, 'loading:' .. ARGV[2], 'EX', tonumber(ARGV[4]))
 return 1
+"""
+
+# Runs Redis expired (`FINISH_RUN`'s keep) leave the set here.
+RUN_COUNT = """
+local runs = ARGV[1] .. 'runs'
+for _, id in ipairs(redis.call('SMEMBERS', runs)) do
+  if redis.call('EXISTS', ARGV[1] .. 'run:' .. id) == 0 then redis.call('SREM', runs, id) end
+end
+return redis.call('SCARD', runs)
 """
 
 FORGET_RUN = """

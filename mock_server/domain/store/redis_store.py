@@ -186,8 +186,9 @@ class RedisStore:
             if status != RunStatus.RUNNING:
                 block = None  # ended past `start`: one more look for chunks written meanwhile
 
-    async def finish_run(self, run_id: str, status: RunStatus) -> None:
-        await self._run("FINISH_RUN", run_id, status.value)
+    async def finish_run(self, run_id: str, status: RunStatus, *, keep_for: float | None = None) -> None:
+        keep_ms = -1 if keep_for is None else max(1, round(keep_for * 1000))
+        await self._run("FINISH_RUN", run_id, status.value, keep_ms)
         self._waiters.forget(run_id)
 
     async def wait_finished(self, run_id: str, timeout: float) -> RunStatus | None:
@@ -230,7 +231,7 @@ class RedisStore:
         self._waiters.forget(run_id)
 
     async def run_count(self) -> int:
-        count: int = await self._call("SCARD", self._key("runs"))
+        count: int = await self._run("RUN_COUNT")
         return count
 
     # Seeding and shared settings
