@@ -351,3 +351,20 @@ async def test_a_seed_loaded_on_one_process_is_the_one_every_reset_returns_to(
             assert [m["parts"][0]["text"] for m in chat.json()["messages"]] == ["one", "two"]
             refused = await client.post(f"{served.url}/api/sessions", json={}, headers=KEY)
             assert refused.status_code == 401
+
+
+async def test_sigterm_ends_the_streams_of_answers_another_process_generates(
+    redis_store_flags: tuple[str, ...], client: httpx.AsyncClient
+):
+    with two_mocks(redis_store_flags) as (generating, following):
+        session_id, chat_id = await new_chat(client, generating.url)
+        await send(client, generating.url, session_id, chat_id)
+        resumed = await open_stream(client, "GET", f"{following.url}/api/chat/{chat_id}/stream")
+        following.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(resumed.ended.wait(), DEADLINE)
+        assert resumed.events[-2:] == [
+            {"type": "error", "errorText": "The server is shutting down"},
+            "[DONE]",
+        ]
+        assert following.process.wait(DEADLINE) == 0
+        assert await stop(client, generating.url, chat_id) == {"success": True, "stopped": True}

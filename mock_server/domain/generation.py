@@ -106,6 +106,10 @@ class Generations:
         """The ids of the runs this process is generating."""
         return [task.get_name() for task in self._tasks]
 
+    def is_local(self, run_id: str) -> bool:
+        """Whether this process generates the run."""
+        return any(task.get_name() == run_id for task in self._tasks)
+
     def full(self) -> bool:
         return 0 < self.max_running <= self.running
 

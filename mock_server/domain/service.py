@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from mock_server.domain import chunks as ui
 from mock_server.domain.answers import Answer, agent_answer, text_only
 from mock_server.domain.errors import (
     ChatBusy,
@@ -21,11 +20,11 @@ from mock_server.domain.errors import (
     InvalidInput,
     InvalidUUID,
     SessionNotFound,
-    StoreUnavailable,
     TooManyChats,
     TooManyGenerations,
     UnknownCredentials,
 )
+from mock_server.domain.following import Followers
 from mock_server.domain.generation import Generations
 from mock_server.domain.models import (
     Account,
@@ -56,9 +55,6 @@ class Resumed:
 UNTIL_STOPPED = "This answer keeps streaming until someone presses Stop."
 """What a generation started without an answer says, over and over."""
 
-STORE_LOST = "The mock lost its store while streaming; the answer cannot go on"
-"""The `errorText` that ends a stream whose chunks can no longer be read."""
-
 
 def require_uuid(value: str, field: str) -> None:
     if not is_uuid(value):
@@ -80,6 +76,7 @@ class ChatService:
         """How many chats may be stored (0: no bound); the oldest idle chat makes room for a new one."""
         self.max_messages = max_messages
         """Messages kept per chat, the latest (0: all); the answers' messages keep the same bound."""
+        self.followers = Followers(store, generations.is_local)
 
     # Identity
 
@@ -201,7 +198,7 @@ class ChatService:
         default = None if chat.answer else await self.store.default_answer()
         answer = chat.answer or default or agent_answer(message_text(new_message))
         run = await self.start_generation(chat.id, answer, prompt=prompt)
-        return run.id, self._followed(run.id)
+        return run.id, self.followers.follow(run.id)
 
     async def resume(self, account: Account, chat_id: str, start_index: int) -> Resumed | None:
         """The running generation from chunk `start_index` on, or None when nothing runs."""
@@ -215,15 +212,7 @@ class ChatService:
         if run is None or run.status.terminal:
             return None
         tail = await self.store.chunk_count(run_id)
-        return Resumed(run_id, tail, self._followed(run_id, start_index))
-
-    async def _followed(self, run_id: str, start: int = 0) -> AsyncIterator[Chunk]:
-        """The run's chunks from `start`; an `error` chunk ends them if the store is lost."""
-        try:
-            async for chunk in self.store.follow_chunks(run_id, start):
-                yield chunk
-        except StoreUnavailable:
-            yield ui.error_chunk(STORE_LOST)
+        return Resumed(run_id, tail, self.followers.follow(run_id, start_index))
 
     async def stop(self, account: Account, chat_id: str) -> bool:
         """Stop the chat's running response; True when this call stopped one."""
@@ -274,7 +263,9 @@ class ChatService:
         await self.generations.close()
 
     async def cancel_all(self, grace: float) -> int:
-        """Shutting down: end every running answer as a stop does (see `Generations.cancel_all`)."""
+        """Shutting down: end every running answer as a stop does (see `Generations.cancel_all`),
+        and the streams of answers generated in other processes (see `Followers`)."""
+        self.followers.close()
         return await self.generations.cancel_all(grace)
 
     async def generation(self, run_id: str | None) -> GenerationView | None:
