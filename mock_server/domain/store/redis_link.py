@@ -17,7 +17,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, ReadOnlyError
+from redis.exceptions import MaxConnectionsError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mock_server.domain.errors import StoreUnavailable
@@ -35,7 +35,14 @@ COMMAND_TIMEOUT = 5.0
 """Seconds a command may take; longer than a stream read's block (`POLL`)."""
 
 
+FULL = "Every connection this process may open to its store is in use; try again shortly"
+
+
 def unavailable(cause: Exception) -> StoreUnavailable:
+    if isinstance(cause, MaxConnectionsError):
+        # Not an outage: this process's bound, which the operator may raise.
+        log.warning("all connections to the store are in use; --store-connections raises the bound")
+        return StoreUnavailable(FULL)
     log.debug("the store is unavailable: %s", cause)
     return StoreUnavailable()
 
