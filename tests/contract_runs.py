@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
 import sys
-import time
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -92,47 +89,6 @@ async def mock_served(config: Config = TEST_CONFIG, seed: dict[str, Any] = TEST_
             yield url
     finally:
         await app.runtime.close()
-
-
-@contextmanager
-def mock_process(*flags: str) -> Iterator[str]:
-    """`recoup-mock serve --port 0 FLAGS` in a process of its own, until the block ends; its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        first_line = process.stdout.readline()  # "Recoup mock on http://127.0.0.1:PORT ..."
-        port = re.search(r"http://127\.0\.0\.1:(\d+)", first_line)
-        assert port, f"no banner: {first_line}{process.communicate()[1] if not first_line else ''}"
-        url = f"http://127.0.0.1:{port.group(1)}"
-        _wait_until_served(url)
-        yield url
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        process.communicate()
-
-
-def _wait_until_served(url: str, deadline: float = 30.0) -> None:
-    """Every worker prints the banner's port before it serves; wait for an answer."""
-    until = time.monotonic() + deadline
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/openapi.json", timeout=2) as answer:
-                answer.read()
-            return
-        except OSError:
-            assert time.monotonic() < until, f"{url} did not answer within {deadline} s"
-            time.sleep(0.05)
 
 
 class AddedLatency:

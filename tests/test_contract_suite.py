@@ -25,7 +25,6 @@ from tests.contract_runs import (
     SEEDS,
     AddedLatency,
     curl_lines,
-    mock_process,
     mock_served,
     rule_status,
     run_suite,
@@ -33,6 +32,7 @@ from tests.contract_runs import (
     served,
     violated_rules,
 )
+from tests.mock_process import mock_process
 
 # A correct server passes
 
@@ -97,8 +97,8 @@ async def test_contract_holds_for_two_workers_sharing_one_redis(
     seed.write_text(json.dumps(TEST_SEED))
     pacing = ("--first-token-delay", "0.02", "--tokens-per-second", "200", "--tool-seconds", "0.1")
     flags = ("--workers", "2", *redis_store_flags, "--seed", str(seed), "--quiet", *pacing)
-    with mock_process(*flags) as url:
-        code, report = await run_suite_against(url, *IDENTITIES, "--max-examples", "10")
+    with mock_process(*flags) as served:
+        code, report = await run_suite_against(served.url, *IDENTITIES, "--max-examples", "10")
     assert code == 0, report
     assert "VIOLATED" not in report
     assert rule_status(report, "test_concurrent_stops_exactly_one_is_true") == "HOLDS", report

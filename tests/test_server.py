@@ -7,16 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+
+from tests.mock_process import Served, mock_process
 
 KEY = "demo-key-a"
 GENERATING = "22222222-2222-4222-8222-222222222222"
@@ -24,38 +22,6 @@ IGNORES_CANCEL = "55555555-5555-4555-8555-555555555504"
 CANCEL_FAILS = "55555555-5555-4555-8555-555555555502"
 IDLE = "11111111-1111-4111-8111-111111111111"
 READ_TIMEOUT = 5.0
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    port: int
-
-
-@contextlib.contextmanager
-def serving(*flags: str) -> Iterator[Served]:
-    """`recoup-mock serve --port 0 FLAGS` with the demo data, until the block ends."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        banner = ""
-        while "curl" not in banner:
-            line = process.stdout.readline()
-            assert line, f"the server ended before printing its banner: {process.communicate()[1]}"
-            banner += line
-        port = re.search(r"Recoup mock on http://127\.0\.0\.1:(\d+)", banner)
-        assert port, banner
-        yield Served(process, int(port.group(1)))
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
 
 
 # Raw HTTP/1.1
@@ -223,7 +189,7 @@ def assert_ended_by_shutdown(stream: OpenStream) -> None:
     ("stop_signal", "exit_code"), [(signal.SIGTERM, 0), (signal.SIGINT, 130)], ids=["SIGTERM", "Ctrl-C"]
 )
 async def test_sigterm_ends_every_open_stream_with_a_terminal_chunk(stop_signal: int, exit_code: int):
-    with serving(
+    with mock_process(
         "--first-token-delay", "0.05", "--tokens-per-second", "200", "--tool-seconds", "60"
     ) as served:
         streams = [
@@ -245,7 +211,7 @@ async def test_sigterm_ends_every_open_stream_with_a_terminal_chunk(stop_signal:
 
 async def test_a_second_ctrl_c_exits_at_once():
     # With 20 s to shut down, the answer that ignores the cancel would hold the first Ctrl-C for 5 s.
-    with serving("--shutdown-timeout", "20") as served:
+    with mock_process("--shutdown-timeout", "20") as served:
         stream = await resumed_stream(served.port, IGNORES_CANCEL)
         served.process.send_signal(signal.SIGINT)
         await asyncio.sleep(0.3)
@@ -261,7 +227,7 @@ async def test_a_second_ctrl_c_exits_at_once():
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Served]:
-    with serving(
+    with mock_process(
         "--header-timeout", "0.5", "--body-timeout", "0.5", "--keep-alive-timeout", "0.5",
         "--max-header-bytes", "4096",
     ) as served:  # fmt: skip

@@ -8,19 +8,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.mock_process import Served, mock_process
 from tests.redis_server import start_redis
 
 KEY = {"x-api-key": "demo-key-a"}
@@ -36,40 +33,13 @@ OUTAGE = 2.5
 the store, so that the generation running then learns of the outage."""
 
 
-@dataclass
-class Mock:
-    process: subprocess.Popen[str]
-    url: str
+def mock(*flags: str) -> contextlib.AbstractContextManager[Served]:
+    """`recoup-mock serve` with answers whose tool call runs long enough to be stopped mid-way."""
+    return mock_process("--quiet", *PACING, *flags)
 
 
 @contextlib.contextmanager
-def mock(*flags: str) -> Iterator[Mock]:
-    """`recoup-mock serve --port 0 FLAGS`, until the block ends."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", "--quiet", *PACING, *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        banner = ""
-        while "curl" not in banner:
-            line = process.stdout.readline()
-            assert line, f"the mock ended before its banner: {process.communicate()[1]}"
-            banner += line
-        port = re.search(r"http://127\.0\.0\.1:(\d+)", banner)
-        assert port, banner
-        yield Mock(process, f"http://127.0.0.1:{port.group(1)}")
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-
-
-@contextlib.contextmanager
-def two_mocks(store_flags: tuple[str, ...], *flags: str) -> Iterator[tuple[Mock, Mock]]:
+def two_mocks(store_flags: tuple[str, ...], *flags: str) -> Iterator[tuple[Served, Served]]:
     with mock(*store_flags, *flags) as first, mock(*store_flags, *flags) as second:
         yield first, second
 
@@ -134,6 +104,19 @@ async def messages(client: httpx.AsyncClient, url: str, session_id: str, chat_id
 async def chat_is_idle(client: httpx.AsyncClient, url: str, chat_id: str) -> bool:
     response = await client.get(f"{url}/api/chat/{chat_id}/stream", headers=KEY, timeout=DEADLINE)
     return response.status_code == 204
+
+
+async def answers_again(client: httpx.AsyncClient, url: str) -> bool:
+    return (await client.post(f"{url}/api/sessions", json={}, headers=KEY)).status_code == 200
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    """Wait until `check()` is true, at most `DEADLINE` seconds."""
+    for _ in range(int(DEADLINE / 0.2)):
+        if await check():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"not within {DEADLINE} s: {what}")
 
 
 @pytest.fixture
@@ -273,17 +256,8 @@ async def test_a_lost_redis_ends_streams_with_an_error_answers_503_and_is_surviv
             assert refused.headers["retry-after"] == "1"
             assert refused.json()["status"] == "error"
             redis.start()
-            for _ in range(int(DEADLINE / 0.2)):
-                answered = await client.post(f"{served.url}/api/sessions", json={}, headers=KEY)
-                if answered.status_code == 200:
-                    break
-                await asyncio.sleep(0.2)
-            assert answered.status_code == 200, answered.text
-            for _ in range(int(DEADLINE / 0.2)):
-                if await chat_is_idle(client, served.url, chat_id):
-                    break
-                await asyncio.sleep(0.2)
-            assert await chat_is_idle(client, served.url, chat_id)
+            await eventually(lambda: answers_again(client, served.url), "requests are answered again")
+            await eventually(lambda: chat_is_idle(client, served.url, chat_id), "the chat is free again")
             assert (await messages(client, served.url, session_id, chat_id))[-1]["metadata"] == {
                 "status": "failed"
             }
@@ -298,12 +272,7 @@ async def test_a_redis_that_comes_back_empty_is_seeded_again(tmp_path: Path, cli
             assert (await client.post(f"{served.url}/api/sessions", json={}, headers=KEY)).status_code == 200
             redis.stop()
             redis.start()  # without persistence: empty
-            for _ in range(int(DEADLINE / 0.2)):
-                answered = await client.post(f"{served.url}/api/sessions", json={}, headers=KEY)
-                if answered.status_code == 200:
-                    break
-                await asyncio.sleep(0.2)
-            assert answered.status_code == 200, answered.text
+            await eventually(lambda: answers_again(client, served.url), "requests are answered again")
             state = (await client.get(f"{served.url}/__mock/state")).json()
             assert len(state["generating"]) == DEMO_RUNNING
     finally:

@@ -1,0 +1,67 @@
+"""`recoup-mock serve` in a process of its own on a free loopback port, as its users run it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+START_DEADLINE = 30.0
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def mock_process(*flags: str) -> Iterator[Served]:
+    """`recoup-mock serve --port 0 FLAGS`, once it answers, until the block ends."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", *flags],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        first_line = process.stdout.readline()  # "Recoup mock on http://127.0.0.1:PORT ..."
+        port = re.search(r"Recoup mock on http://127\.0\.0\.1:(\d+)", first_line)
+        assert port, f"no banner: {first_line}{'' if first_line else process.communicate()[1]}"
+        served = Served(process, int(port.group(1)))
+        _wait_until_answered(served)
+        yield served
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        process.communicate()
+
+
+def _wait_until_answered(served: Served) -> None:
+    """The banner comes before the server (or every worker) serves; wait for an answer."""
+    deadline = time.monotonic() + START_DEADLINE
+    while True:
+        try:
+            with urllib.request.urlopen(f"{served.url}/openapi.json", timeout=2) as answer:
+                answer.read()
+            return
+        except OSError:
+            assert served.process.poll() is None, f"the mock ended: {served.process.communicate()[1]}"
+            assert time.monotonic() < deadline, f"{served.url} did not answer within {START_DEADLINE} s"
+            time.sleep(0.05)
