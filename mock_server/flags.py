@@ -125,8 +125,9 @@ def _redis_url_problem(url: str) -> str | None:
 
 
 def masked(url: str) -> str:
-    """`url` with its password, if any, replaced by `***` (for messages and logs)."""
-    return re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+    """`url` with its password, if any (`//user:PASSWORD@` or `?password=`), replaced by `***`."""
+    hidden = re.sub(r"(//[^:/@]*:)[^@/]*@", r"\1***@", url)
+    return re.sub(r"(password=)[^&]*", r"\1***", hidden)
 
 
 def key_prefix(text: str) -> str:

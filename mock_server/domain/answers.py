@@ -159,7 +159,7 @@ def parse_answer(data: Any, where: str = "$") -> Answer:
     """The answer a JSON script describes; `AnswerError` naming the first fault otherwise."""
     for problem in answer_problems(data, where):
         raise AnswerError(problem)
-    return tuple(_part(entry) for entry in data)
+    return stored_answer(data)
 
 
 def stored_answer(data: list[dict[str, Any]]) -> Answer:

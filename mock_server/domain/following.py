@@ -29,16 +29,11 @@ class Followers:
         self.store = store
         self.is_local = is_local
         """Whether this process generates a run."""
-        self._closing: asyncio.Event | None = None
+        self._closing = asyncio.Event()
 
     def close(self) -> None:
         """The server is shutting down: end every stream of a run generated elsewhere."""
-        self._closing_event().set()
-
-    def _closing_event(self) -> asyncio.Event:
-        if self._closing is None:
-            self._closing = asyncio.Event()
-        return self._closing
+        self._closing.set()
 
     async def follow(self, run_id: str, start: int = 0) -> AsyncIterator[Chunk]:
         """The run's chunks from `start`; an `error` chunk ends them if they cannot go on."""
@@ -52,7 +47,8 @@ class Followers:
             yield ui.error_chunk(STORE_LOST)
 
     async def _until_closing(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
-        closing = asyncio.ensure_future(self._closing_event().wait())
+        closing = asyncio.ensure_future(self._closing.wait())
+        step: asyncio.Future[Chunk] | None = None
         try:
             while True:
                 step = asyncio.ensure_future(anext(chunks))
@@ -70,3 +66,5 @@ class Followers:
                 yield chunk
         finally:
             closing.cancel()
+            if step is not None and not step.done():
+                step.cancel()  # the client went away while waiting for a chunk

@@ -131,7 +131,7 @@ class Generations:
         )
         await self.store.add_run(run, self.lease)
         if not await self.store.swap_active_stream(chat_id, claim, run.id):
-            await self.store.finish_run(run.id, RunStatus.CANCELLED)
+            await self.store.finish_run(run.id, RunStatus.CANCELLED, keep_for=self.retention)
             raise ChatBusy("The chat was stopped before its response started")
         task = asyncio.create_task(self._generate(run), name=run.id)
         self._tasks.add(task)

@@ -84,8 +84,9 @@ class Runtime:
                             "(POST /__mock/reset loads it again, PUT /__mock/seed another)"
                         )
                     self.seed = await self.store.seed_in_force() or self.seed
-                self.leases.start()
-                self._watch = asyncio.create_task(self._keep_seeded(), name="keep-seeded")
+                if self.store.shared:  # nothing else can lose this process's runs or state
+                    self.leases.start()
+                    self._watch = asyncio.create_task(self._keep_seeded(), name="keep-seeded")
                 self._started = True
 
     async def load(self, seed: Seed) -> None:
@@ -118,6 +119,8 @@ class Runtime:
         while True:
             await asyncio.sleep(RESEED_CHECK)
             try:
+                # Keep the seed in force at hand: a store that lost everything lost it too.
+                self.seed = await self.store.seed_in_force() or self.seed
                 if await self.store.lost_everything():
                     log.warning("the store lost its state (did Redis restart empty?): loading the seed again")
                     digest = seed_digest(self.seed)

@@ -16,7 +16,6 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import re
 import signal
 import socket
 import sys
@@ -33,6 +32,7 @@ from uvicorn.config import STARTUP_FAILURE
 
 from mock_server.config import Config
 from mock_server.domain.seed import Seed
+from mock_server.flags import masked
 from mock_server.http.app import MockApp, create_app
 from mock_server.http.server import GracefulServer, answers_of, uvicorn_options
 
@@ -96,7 +96,7 @@ def _stop_with(parent_sentinel: int) -> None:
 
 def workers_line(config: Config) -> str:
     """The banner's line about the workers and the store they share (its password hidden)."""
-    store = re.sub(r"(password=)[^&]*", r"\1***", re.sub(r"(//[^/@:]*:)[^/@]*@", r"\1***@", config.store))
+    store = masked(config.store)
     return f"  {config.workers} worker processes sharing {store} (key prefix {config.store_prefix})"
 
 

@@ -252,18 +252,6 @@ async def test_the_oldest_idle_chat_is_evicted_with_its_messages_and_busy_ones_n
     assert await store.chat_count() == 1 and await store.get_chat(busy.id) is not None
 
 
-async def test_a_forgotten_run_is_gone_with_its_chunks(store: ChatStore):
-    run = await a_run(store)
-    await store.append_chunk(run.id, {"type": "start"})
-    await store.finish_run(run.id, RunStatus.COMPLETED)
-    assert await store.run_count() == 1
-    await store.forget_run(run.id)
-    await store.forget_run(run.id)
-    assert await store.get_run(run.id) is None
-    assert await store.chunk_count(run.id) == 0
-    assert await store.run_count() == 0
-
-
 async def test_a_chat_keeps_only_its_last_messages_when_asked(store: ChatStore):
     chat = await a_chat(store)
     for n in range(5):

@@ -248,3 +248,10 @@ async def test_a_finished_run_is_forgotten_with_its_chunks_after_it_was_kept(sto
     assert await there.get_run(run.id) is None
     assert await there.chunks(run.id) == []
     assert await there.run_count() == 0
+
+
+async def test_a_cancel_of_a_finished_run_is_not_first(store_pair: Pair):
+    here, there = store_pair
+    run = await a_run(here)
+    await here.finish_run(run.id, RunStatus.COMPLETED)
+    assert not await there.request_cancel(run.id)

@@ -19,6 +19,9 @@ class RunForgotten(LookupError):
 
 
 class ChatStore(Protocol):
+    shared: bool
+    """Whether other processes may share this store (then leases and the seed's upkeep run)."""
+
     async def open(self) -> None:
         """Connect (a networked store); `StoreUnavailable` when the store cannot be reached."""
         ...
@@ -119,10 +122,6 @@ class ChatStore(Protocol):
 
     async def running_runs(self) -> list[str]:
         """The ids of every running run, whichever process generates it."""
-        ...
-
-    async def forget_run(self, run_id: str) -> None:
-        """Forget a finished run and its chunk log (after its retention window)."""
         ...
 
     async def run_count(self) -> int:

@@ -35,6 +35,8 @@ class _RunState:
 class MemoryStore:
     """`ChatStore` kept in this process's memory."""
 
+    shared = False
+
     def __init__(self) -> None:
         self._empty()
         self._seeded: str | None = None
@@ -208,7 +210,7 @@ class MemoryStore:
 
     async def request_cancel(self, run_id: str) -> bool:
         state = self._runs.get(run_id)
-        if state is None:
+        if state is None or state.run.status.terminal:
             return False
         first = not state.cancel_requested.is_set()
         state.cancel_requested.set()
@@ -247,10 +249,6 @@ class MemoryStore:
     def _forget_finished(self, state: _RunState) -> None:
         if self._runs.get(state.run.id) is state:
             del self._runs[state.run.id]
-
-    async def forget_run(self, run_id: str) -> None:
-        self._runs.pop(run_id, None)
-        self._leases.pop(run_id, None)
 
     async def run_count(self) -> int:
         return len(self._runs)

@@ -21,11 +21,9 @@ __all__ = [
     "CHAT_AND_OWNER",
     "EVICT_IDLE_CHAT",
     "FINISH_RUN",
-    "FORGET_RUN",
     "LAPSED_RUNS",
     "RENEW_LEASES",
     "REQUEST_CANCEL",
-    "RUN_COUNT",
     "SWAP_ACTIVE_STREAM",
     "TAKE_OVER",
 ]
@@ -56,7 +54,8 @@ local p = ARGV[1]
 local key = p .. 'chat:' .. ARGV[2]
 local fields = redis.call('HGETALL', key)
 if #fields == 0 then return false end
-local session = redis.call('HGET', key, 'session')
+local session
+for i = 1, #fields, 2 do if fields[i] == 'session' then session = fields[i + 1] end end
 table.insert(fields, '__owner')
 table.insert(fields, redis.call('HGET', p .. 'session-owner', session) or '')
 return fields
@@ -140,7 +139,6 @@ ADD_RUN = (
 local p, id = ARGV[1], ARGV[2]
 redis.call('DEL', p .. 'chunks:' .. id)
 redis.call('HSET', p .. 'run:' .. id, 'record', ARGV[3], 'status', 'running', 'chunks', 0)
-redis.call('SADD', p .. 'runs', id)
 redis.call('ZADD', p .. 'leases', now + tonumber(ARGV[4]), id)
 """
 )
@@ -182,7 +180,7 @@ return 1
 REQUEST_CANCEL = """
 local p, id = ARGV[1], ARGV[2]
 local run = p .. 'run:' .. id
-if redis.call('EXISTS', run) == 0 then return 0 end
+if redis.call('HGET', run, 'status') ~= 'running' then return 0 end
 if redis.call('HSETNX', run, 'cancel', '1') == 0 then return 0 end
 redis.call('PUBLISH', p .. 'events', 'cancel ' .. id)
 return 1
@@ -230,20 +228,4 @@ if held and string.sub(held, 1, 8) == 'loading:' then return 0 end
 if held and ARGV[3] == '0' then return string.sub(held, 6) end
 redis.call('SET', marker, 'loading:' .. ARGV[2], 'EX', tonumber(ARGV[4]))
 return 1
-"""
-
-# Runs Redis expired (`FINISH_RUN`'s keep) leave the set here.
-RUN_COUNT = """
-local runs = ARGV[1] .. 'runs'
-for _, id in ipairs(redis.call('SMEMBERS', runs)) do
-  if redis.call('EXISTS', ARGV[1] .. 'run:' .. id) == 0 then redis.call('SREM', runs, id) end
-end
-return redis.call('SCARD', runs)
-"""
-
-FORGET_RUN = """
-local p, id = ARGV[1], ARGV[2]
-redis.call('DEL', p .. 'run:' .. id, p .. 'chunks:' .. id)
-redis.call('SREM', p .. 'runs', id)
-redis.call('ZREM', p .. 'leases', id)
 """

@@ -35,6 +35,8 @@ SEEDING_WINDOW = 30
 class RedisStore:
     """`ChatStore` in Redis, under `prefix` (every key and the event channel start with it)."""
 
+    shared = True
+
     def __init__(self, url: str, prefix: str = "recoup-mock", connections: int = 10_000) -> None:
         self.url = url
         self._link = RedisLink(url, prefix, connections)
@@ -79,7 +81,7 @@ class RedisStore:
         return [records.session_of(text) for text in texts if text]
 
     async def add_chat(self, chat: Chat) -> Chat:
-        await self._run(
+        added = await self._run(
             "ADD_CHAT",
             chat.id,
             chat.session_id,
@@ -88,8 +90,9 @@ class RedisStore:
             chat.updated_at,
             chat.last_assistant_message_at or "",
         )
-        stored = await self.get_chat(chat.id)
-        return stored or chat
+        if added:
+            return chat
+        return await self.get_chat(chat.id) or chat
 
     async def chat_count(self) -> int:
         count: int = await self._call("ZCARD", self._key("chat-order"))
@@ -226,13 +229,11 @@ class RedisStore:
         running: list[str] = await self._call("ZRANGE", self._key("leases"), 0, -1)
         return running
 
-    async def forget_run(self, run_id: str) -> None:
-        await self._run("FORGET_RUN", run_id)
-        self._waiters.forget(run_id)
-
     async def run_count(self) -> int:
-        count: int = await self._run("RUN_COUNT")
-        return count
+        try:
+            return len([key async for key in self._link.redis.scan_iter(match=self._key("run", "*"))])
+        except UNAVAILABLE as exc:
+            raise unavailable(exc) from exc
 
     # Seeding and shared settings
 

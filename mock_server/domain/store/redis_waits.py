@@ -18,6 +18,10 @@ POLL = 1.0
 """Longest a wait goes without looking at the stored state."""
 
 
+STALE_AFTER = 60
+"""Polls without a wait after which a run's cancel state is dropped."""
+
+
 class _Cancel:
     """What this process knows of one run's cancel request, kept while the run generates here."""
 
@@ -52,13 +56,24 @@ class Waiters:
     def forget(self, run_id: str) -> None:
         self._cancel.pop(run_id, None)
 
+    def _prune(self) -> None:
+        """Drop what is known of runs nobody here waits on any more (their generation ended
+        without finishing them: the store was reset or lost, or another process took them over);
+        a run waited on is looked at every `poll` seconds."""
+        stale = time.monotonic() - STALE_AFTER * self.poll
+        for run_id in [r for r, state in self._cancel.items() if state.checked < stale]:
+            del self._cancel[run_id]
+
     async def cancelled(self, run_id: str, check: Callable[[], Awaitable[bool]], timeout: float) -> bool:
         """Whether the run's cancel is requested, waiting up to `timeout` seconds for it.
 
         Called before every chunk a generation sends: the stored state is read at most once per
         `poll` seconds, the channel's event answers in between.
         """
-        state = self._cancel.setdefault(run_id, _Cancel())
+        state = self._cancel.get(run_id)
+        if state is None:
+            self._prune()
+            state = self._cancel[run_id] = _Cancel()
         deadline = time.monotonic() + timeout
         while not state.requested.is_set():
             moment = time.monotonic()
