@@ -11,7 +11,7 @@ import pytest
 
 from mock_server.domain.answers import text_only
 from mock_server.domain.models import Chat, Run, RunStatus, Session, new_id
-from mock_server.domain.store import ChatStore, RunForgotten
+from mock_server.domain.store import ChatStore, RunForgotten, RunTaken
 
 Pair = tuple[ChatStore, ChatStore]
 RACERS = 40
@@ -131,8 +131,8 @@ async def test_running_runs_are_listed_until_they_finish(store_pair: Pair):
     here, there = store_pair
     first, second = await a_run(here), await a_run(there)
     assert sorted(await here.running_runs()) == sorted([first.id, second.id])
-    await there.finish_run(first.id, RunStatus.COMPLETED)
-    assert await here.running_runs() == [second.id]
+    await here.finish_run(first.id, RunStatus.COMPLETED)
+    assert await there.running_runs() == [second.id]
 
 
 async def test_a_renewed_lease_does_not_lapse(store: ChatStore):
@@ -255,3 +255,20 @@ async def test_a_cancel_of_a_finished_run_is_not_first(store_pair: Pair):
     run = await a_run(here)
     await here.finish_run(run.id, RunStatus.COMPLETED)
     assert not await there.request_cancel(run.id)
+
+
+async def test_a_run_taken_over_is_no_longer_its_former_owners_to_write(store_pair: Pair):
+    here, there = store_pair
+    if here is there:
+        pytest.skip("one process: nobody else can take its runs over")
+    run = await a_run(here, lease=0.05)
+    await asyncio.sleep(0.15)
+    assert await there.take_over(run.id, LEASE)
+    with pytest.raises(RunTaken):
+        await here.append_chunk(run.id, {"type": "start"})
+    assert await here.renew_leases([run.id], LEASE) == [run.id]
+    await here.finish_run(run.id, RunStatus.COMPLETED)
+    assert (await there.get_run(run.id)).status is RunStatus.RUNNING
+    assert await there.append_chunk(run.id, {"type": "error", "errorText": "gone"}) == 1
+    await there.finish_run(run.id, RunStatus.FAILED)
+    assert (await here.get_run(run.id)).status is RunStatus.FAILED

@@ -1,6 +1,6 @@
 """Where the mock's state lives: an async interface and its implementations."""
 
-from mock_server.domain.store.base import ChatStore, RunForgotten
+from mock_server.domain.store.base import ChatStore, RunForgotten, RunTaken
 from mock_server.domain.store.memory import MemoryStore
 
 
@@ -14,4 +14,4 @@ def open_store(url: str, prefix: str = "recoup-mock", connections: int = 10_000)
     return RedisStore(url, prefix, connections)
 
 
-__all__ = ["ChatStore", "MemoryStore", "RunForgotten", "open_store"]
+__all__ = ["ChatStore", "MemoryStore", "RunForgotten", "RunTaken", "open_store"]

@@ -18,6 +18,11 @@ class RunForgotten(LookupError):
     """The run is no longer stored (the store was reset while it generated)."""
 
 
+class RunTaken(RunForgotten):
+    """The run is no longer this process's to write: its lease lapsed and another process took it
+    over (see `take_over`)."""
+
+
 class ChatStore(Protocol):
     shared: bool
     """Whether other processes may share this store (then leases and the seed's upkeep run)."""
@@ -73,7 +78,8 @@ class ChatStore(Protocol):
     async def get_run(self, run_id: str) -> Run | None: ...
     async def append_chunk(self, run_id: str, chunk: Chunk) -> int:
         """Append to the run's chunk log; return the log's length. A finished run's log no longer
-        grows; `RunForgotten` when the run is not stored."""
+        grows; `RunForgotten` when the run is not stored, `RunTaken` when another process took it
+        over (only the process that added a run, or took it over, writes its chunks and end)."""
         ...
 
     async def chunks(self, run_id: str) -> list[Chunk]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -47,6 +48,15 @@ def unavailable(cause: Exception) -> StoreUnavailable:
     return StoreUnavailable()
 
 
+@contextlib.contextmanager
+def store_errors() -> Iterator[None]:
+    """Redis failing to serve, inside the block, becomes `StoreUnavailable`."""
+    try:
+        yield
+    except UNAVAILABLE as exc:
+        raise unavailable(exc) from exc
+
+
 class RedisLink:
     """A client of one Redis, under `prefix`, with at most `connections` connections."""
 
@@ -76,16 +86,12 @@ class RedisLink:
 
     async def run(self, script: str, *args: Any) -> Any:
         """Run one of `redis_scripts`, the prefix as its first argument."""
-        try:
+        with store_errors():
             return await self._scripts[script](args=[self.prefix, *args])
-        except UNAVAILABLE as exc:
-            raise unavailable(exc) from exc
 
     async def call(self, command: str, *args: Any) -> Any:
-        try:
+        with store_errors():
             return await self.redis.execute_command(command, *args)  # type: ignore[no-untyped-call]
-        except UNAVAILABLE as exc:
-            raise unavailable(exc) from exc
 
     async def open(self) -> None:
         await self.call("PING")
@@ -104,10 +110,11 @@ class RedisLink:
     async def _subscribe(self) -> PubSub:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(self.events)
-        except UNAVAILABLE as exc:
+            with store_errors():
+                await pubsub.subscribe(self.events)
+        except StoreUnavailable:
             await pubsub.aclose()  # type: ignore[no-untyped-call]
-            raise unavailable(exc) from exc
+            raise
         return pubsub
 
     async def _listen(self, pubsub: PubSub) -> None:

@@ -10,6 +10,7 @@ leases of processes on different machines agree.
 from __future__ import annotations
 
 __all__ = [
+    "ABANDON_SEEDING",
     "ACCOUNT_FOR_KEY",
     "ADD_ACCOUNT",
     "ADD_CHAT",
@@ -138,18 +139,20 @@ ADD_RUN = (
     + """
 local p, id = ARGV[1], ARGV[2]
 redis.call('DEL', p .. 'chunks:' .. id)
-redis.call('HSET', p .. 'run:' .. id, 'record', ARGV[3], 'status', 'running', 'chunks', 0)
+redis.call('HSET', p .. 'run:' .. id, 'record', ARGV[3], 'status', 'running', 'chunks', 0,
+  'owner', ARGV[5])
 redis.call('ZADD', p .. 'leases', now + tonumber(ARGV[4]), id)
 """
 )
 
 # Chunk n of a run's stream has the id 0-n, so a reader resumes from index i by reading after 0-i.
-# -1: the run is not stored.
+# -1: the run is not stored; -2: another process took it over (only its owner writes it).
 APPEND_CHUNK = """
 local p, id = ARGV[1], ARGV[2]
 local run = p .. 'run:' .. id
-local state = redis.call('HMGET', run, 'status', 'chunks')
+local state = redis.call('HMGET', run, 'status', 'chunks', 'owner')
 if not state[1] then return -1 end
+if state[3] ~= ARGV[4] then return -2 end
 if state[1] ~= 'running' then return tonumber(state[2]) end
 local n = redis.call('HINCRBY', run, 'chunks', 1)
 redis.call('XADD', p .. 'chunks:' .. id, '0-' .. n, 'c', ARGV[3])
@@ -161,8 +164,8 @@ return n
 FINISH_RUN = """
 local p, id = ARGV[1], ARGV[2]
 local run = p .. 'run:' .. id
-local state = redis.call('HMGET', run, 'status', 'chunks')
-if not state[1] then return 0 end
+local state = redis.call('HMGET', run, 'status', 'chunks', 'owner')
+if not state[1] or state[3] ~= ARGV[5] then return 0 end
 redis.call('ZREM', p .. 'leases', id)
 if state[1] == 'running' then
   redis.call('HSET', run, 'status', ARGV[3])
@@ -192,9 +195,11 @@ RENEW_LEASES = (
 local leases = ARGV[1] .. 'leases'
 local expiry = now + tonumber(ARGV[2])
 local lost = {}
-for i = 3, #ARGV do
-  if redis.call('ZADD', leases, 'XX', 'CH', expiry, ARGV[i]) == 0
-     and not redis.call('ZSCORE', leases, ARGV[i]) then
+for i = 4, #ARGV do
+  local owner = redis.call('HGET', ARGV[1] .. 'run:' .. ARGV[i], 'owner')
+  if owner == ARGV[3] and redis.call('ZSCORE', leases, ARGV[i]) then
+    redis.call('ZADD', leases, expiry, ARGV[i])
+  else
     table.insert(lost, ARGV[i])
   end
 end
@@ -216,6 +221,7 @@ local leases = ARGV[1] .. 'leases'
 local expiry = redis.call('ZSCORE', leases, ARGV[2])
 if not expiry or tonumber(expiry) > now then return 0 end
 redis.call('ZADD', leases, now + tonumber(ARGV[3]), ARGV[2])
+redis.call('HSET', ARGV[1] .. 'run:' .. ARGV[2], 'owner', ARGV[4])
 return 1
 """
 )
@@ -228,4 +234,9 @@ if held and string.sub(held, 1, 8) == 'loading:' then return 0 end
 if held and ARGV[3] == '0' then return string.sub(held, 6) end
 redis.call('SET', marker, 'loading:' .. ARGV[2], 'EX', tonumber(ARGV[4]))
 return 1
+"""
+
+ABANDON_SEEDING = """
+local marker = ARGV[1] .. 'seed'
+if redis.call('GET', marker) == ARGV[2] then redis.call('DEL', marker) end
 """

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from mock_server.domain.answers import Answer, answer_json, stored_answer
 from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session, now
 from mock_server.domain.store import records
-from mock_server.domain.store.base import RunForgotten
-from mock_server.domain.store.redis_link import UNAVAILABLE, RedisLink, unavailable
+from mock_server.domain.store.base import RunForgotten, RunTaken
+from mock_server.domain.store.redis_link import RedisLink, store_errors
 from mock_server.domain.store.redis_waits import POLL
 
+TAKEN = -2
+"""`APPEND_CHUNK`'s answer to a process that no longer owns the run."""
 MAX_INDEX = 2**63
 """Past any chunk a run can have; a larger start index reads from here."""
 SEEDING_WINDOW = 30
@@ -45,6 +48,9 @@ class RedisStore:
         self._call = self._link.call
         self._key = self._link.key
         self._seen_kept = False
+        self._owner = uuid.uuid4().hex
+        """This store's token in the runs it generates: only a run's owner writes it."""
+        self._loading: str | None = None
 
     async def open(self) -> None:
         await self._link.open()
@@ -121,13 +127,11 @@ class RedisStore:
 
     async def chats(self, session_id: str) -> list[Chat]:
         ids = await self._call("LRANGE", self._key("chats-of", session_id), 0, -1)
-        try:
+        with store_errors():
             async with self._link.redis.pipeline(transaction=False) as pipe:
                 for chat_id in ids:
                     pipe.hgetall(self._key("chat", chat_id))
                 found = await pipe.execute()
-        except UNAVAILABLE as exc:
-            raise unavailable(exc) from exc
         return [chat for chat in map(self._chat, found) if chat is not None]
 
     async def append_message(self, chat_id: str, message: Message, keep_last: int = 0) -> None:
@@ -144,14 +148,16 @@ class RedisStore:
     # Generations
 
     async def add_run(self, run: Run, lease: float) -> None:
-        await self._run("ADD_RUN", run.id, records.run_text(run), round(lease * 1000))
+        await self._run("ADD_RUN", run.id, records.run_text(run), round(lease * 1000), self._owner)
 
     async def get_run(self, run_id: str) -> Run | None:
         text, status = await self._call("HMGET", self._key("run", run_id), "record", "status")
         return records.run_of(text, status) if text else None
 
     async def append_chunk(self, run_id: str, chunk: Chunk) -> int:
-        length: int = await self._run("APPEND_CHUNK", run_id, records.chunk_text(chunk))
+        length: int = await self._run("APPEND_CHUNK", run_id, records.chunk_text(chunk), self._owner)
+        if length == TAKEN:
+            raise RunTaken(run_id)
         if length < 0:
             raise RunForgotten(run_id)
         return length
@@ -169,10 +175,8 @@ class RedisStore:
         after = f"0-{min(start, MAX_INDEX)}"  # a stream id's sequence is 64 bits
         block: int | None = round(POLL * 1000)
         while True:
-            try:
+            with store_errors():
                 read: Any = await self._link.redis.xread({stream: after}, count=500, block=block)
-            except UNAVAILABLE as exc:
-                raise unavailable(exc) from exc
             for _, entries in read or ():
                 for entry_id, fields in _entries(entries):
                     if "c" not in fields:
@@ -191,7 +195,7 @@ class RedisStore:
 
     async def finish_run(self, run_id: str, status: RunStatus, *, keep_for: float | None = None) -> None:
         keep_ms = -1 if keep_for is None else max(1, round(keep_for * 1000))
-        await self._run("FINISH_RUN", run_id, status.value, keep_ms)
+        await self._run("FINISH_RUN", run_id, status.value, keep_ms, self._owner)
         self._waiters.forget(run_id)
 
     async def wait_finished(self, run_id: str, timeout: float) -> RunStatus | None:
@@ -215,7 +219,7 @@ class RedisStore:
     async def renew_leases(self, run_ids: Sequence[str], lease: float) -> list[str]:
         if not run_ids:
             return []
-        lost: list[str] = await self._run("RENEW_LEASES", round(lease * 1000), *run_ids)
+        lost: list[str] = await self._run("RENEW_LEASES", round(lease * 1000), self._owner, *run_ids)
         return lost
 
     async def lapsed_runs(self) -> list[str]:
@@ -223,17 +227,15 @@ class RedisStore:
         return lapsed
 
     async def take_over(self, run_id: str, lease: float) -> bool:
-        return bool(await self._run("TAKE_OVER", run_id, round(lease * 1000)))
+        return bool(await self._run("TAKE_OVER", run_id, round(lease * 1000), self._owner))
 
     async def running_runs(self) -> list[str]:
         running: list[str] = await self._call("ZRANGE", self._key("leases"), 0, -1)
         return running
 
     async def run_count(self) -> int:
-        try:
+        with store_errors():
             return len([key async for key in self._link.redis.scan_iter(match=self._key("run", "*"))])
-        except UNAVAILABLE as exc:
-            raise unavailable(exc) from exc
 
     # Seeding and shared settings
 
@@ -241,6 +243,7 @@ class RedisStore:
         while True:
             answer = await self._run("BEGIN_SEEDING", digest, int(replace), SEEDING_WINDOW)
             if answer == 1:
+                self._loading = digest
                 return None
             if isinstance(answer, str):
                 self._seen_kept = True
@@ -248,15 +251,14 @@ class RedisStore:
             await asyncio.sleep(0.05)  # another process is loading a seed
 
     async def end_seeding(self, digest: str, seed: dict[str, Any]) -> None:
-        try:
+        with store_errors():
             async with self._link.redis.pipeline(transaction=True) as pipe:
                 pipe.set(self._key("seed-document"), records.dumps(seed))
                 pipe.set(self._key("seed"), f"done:{digest}")
                 pipe.set(self._key("kept"), "1")
                 await pipe.execute()
-        except UNAVAILABLE as exc:
-            raise unavailable(exc) from exc
         self._seen_kept = True
+        self._loading = None
 
     async def seed_in_force(self) -> dict[str, Any] | None:
         text = await self._call("GET", self._key("seed-document"))
@@ -271,9 +273,9 @@ class RedisStore:
         return lost
 
     async def abandon_seeding(self) -> None:
-        held = await self._call("GET", self._key("seed"))
-        if held is not None and held.startswith("loading:"):
-            await self._call("DEL", self._key("seed"))
+        if self._loading is not None:  # only the grant this store took, not a later one
+            await self._run("ABANDON_SEEDING", f"loading:{self._loading}")
+            self._loading = None
 
     async def set_default_answer(self, answer: Answer | None) -> None:
         if answer is None:
@@ -286,7 +288,7 @@ class RedisStore:
         return stored_answer(json.loads(text)) if text else None
 
     async def clear(self) -> None:
-        try:
+        with store_errors():
             keys = self._link.redis.scan_iter(match=self._link.prefix + "*", count=500)
             kept = {self._key("kept")}
             held = await self._call("GET", self._key("seed"))
@@ -297,8 +299,6 @@ class RedisStore:
                 if doomed:
                     await self._link.redis.unlink(*doomed)
             await self._link.redis.publish(self._link.events, "reset")
-        except UNAVAILABLE as exc:
-            raise unavailable(exc) from exc
 
 
 def _entries(entries: Any) -> list[tuple[str, dict[str, str]]]:
