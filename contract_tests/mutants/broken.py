@@ -6,6 +6,7 @@ test that catches it is the one that checks that rule.
 
 from __future__ import annotations
 
+import asyncio
 import http
 import json
 import re
@@ -82,6 +83,10 @@ class UnknownChatIdle(ChatService):
         return await super().stop(account, chat_id)
 
 
+CANCEL_ROUND_TRIP = 0.05
+"""Seconds `RacyStop` spends between reading the run and cancelling it."""
+
+
 class RacyStop(ChatService):
     """Decides from a stale read: whoever saw the run running claims to have stopped it."""
 
@@ -93,6 +98,9 @@ class RacyStop(ChatService):
         run = await self.store.get_run(run_id)
         if run is None or run.status.terminal:
             return False
+        # The cancel request's round trip to the workflow service, as the running service makes
+        # it: the stops that arrive meanwhile read the same stale state.
+        await asyncio.sleep(CANCEL_ROUND_TRIP)
         await self.store.request_cancel(run_id)
         await self.store.wait_finished(run_id, self.generations.stop_timeout)
         return True
