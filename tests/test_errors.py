@@ -78,7 +78,7 @@ async def test_non_uuid_ids_in_a_send_are_400(api: RecoupClient, chat: ChatRef):
 
 
 class ExplodingStore(MemoryStore):
-    async def get_chat(self, chat_id: str):
+    async def chat_and_owner(self, chat_id: str):
         raise RuntimeError("secret internal detail")
 
 
