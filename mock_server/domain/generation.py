@@ -192,14 +192,17 @@ class Generations:
         self._closing = True
         tasks = list(self._tasks)
         for task in tasks:
-            await self.store.request_cancel(task.get_name())
+            with contextlib.suppress(StoreUnavailable):  # then the cancel below ends it
+                await self.store.request_cancel(task.get_name())
         if not tasks:
             return 0
         _, pending = await asyncio.wait(tasks, timeout=grace)
         for task in pending:
             self._ended_by_shutdown.add(task.get_name())
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            # Bounded too: the server's exit must not wait on a run that is slow to unwind.
+            await asyncio.wait(pending, timeout=grace)
         return len(tasks)
 
     async def _generate(self, run: Run) -> None:
