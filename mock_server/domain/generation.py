@@ -92,7 +92,8 @@ class Generations:
         """Messages kept per chat when an answer is saved (0: all)."""
         self.lease = lease
         """Seconds a run stays this process's without renewal (see `leases.LeaseKeeper`)."""
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        """This process's running generations, by run id."""
         self._closing = False
         """Set by `cancel_all`: the server is shutting down, a run that starts now is stopped at once."""
         self._ended_by_shutdown: set[str] = set()
@@ -104,11 +105,11 @@ class Generations:
 
     def running_ids(self) -> list[str]:
         """The ids of the runs this process is generating."""
-        return [task.get_name() for task in self._tasks]
+        return list(self._tasks)
 
     def is_local(self, run_id: str) -> bool:
         """Whether this process generates the run."""
-        return any(task.get_name() == run_id for task in self._tasks)
+        return run_id in self._tasks
 
     def full(self) -> bool:
         return 0 < self.max_running <= self.running
@@ -134,8 +135,8 @@ class Generations:
             await self.store.finish_run(run.id, RunStatus.CANCELLED, keep_for=self.retention)
             raise ChatBusy("The chat was stopped before its response started")
         task = asyncio.create_task(self._generate(run), name=run.id)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[run.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
         if self._closing:
             await self.store.request_cancel(run.id)
         return run
@@ -169,14 +170,14 @@ class Generations:
     def abandon(self, run_id: str) -> None:
         """Stop generating a run that is no longer this process's (its lease was taken over),
         leaving what is stored to the process that took it."""
-        for task in self._tasks:
-            if task.get_name() == run_id:
-                self._abandoned.add(run_id)
-                task.cancel()
+        task = self._tasks.get(run_id)
+        if task is not None:
+            self._abandoned.add(run_id)
+            task.cancel()
 
     async def close(self) -> None:
         """Cancel every running task (server shutdown or reset) and wait for them to settle."""
-        tasks = list(self._tasks)
+        tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -190,7 +191,7 @@ class Generations:
         Every run ends as cancelled, its message saved with the parts said so far.
         """
         self._closing = True
-        tasks = list(self._tasks)
+        tasks = list(self._tasks.values())
         for task in tasks:
             with contextlib.suppress(StoreUnavailable):  # then the cancel below ends it
                 await self.store.request_cancel(task.get_name())

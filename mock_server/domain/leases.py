@@ -82,7 +82,7 @@ class LeaseKeeper:
             self.generations.abandon(run_id)
         ended = []
         for run_id in await self.store.lapsed_runs():
-            if run_id in self.generations.running_ids():
+            if self.generations.is_local(run_id):
                 continue  # ours, renewed too late: the next tick renews it
             if await self.store.take_over(run_id, lease):
                 try:
