@@ -241,6 +241,8 @@ class Generations:
         open_calls = ui.OpenToolCalls()
         clock = _Clock()
         for index, step in enumerate(ui.answer_steps(run.message_id, run.answer)):
+            if _cancel_swallowed():
+                raise asyncio.CancelledError
             if index == break_at:
                 await self.store.append_chunk(run.id, ui.error_chunk("The stream broke off"))
                 return RunStatus.FAILED
@@ -264,6 +266,15 @@ class Generations:
     async def _send(self, run: Run, chunk: Chunk, emitted: list[Chunk]) -> None:
         await self.store.append_chunk(run.id, chunk)
         emitted.append(chunk)
+
+
+def _cancel_swallowed() -> bool:
+    """Whether this task was cancelled and runs on: a library it awaited swallowed the
+    CancelledError. On Python 3.11 `asyncio.wait_for` does when its inner future completes at the
+    same moment (CPython gh-86296), and redis-py writes every command through it: the answer would
+    then stream to its end, holding a reset or a shutdown that waits for it."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def save_and_release(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -99,3 +100,29 @@ async def test_an_answer_started_after_cancel_all_is_stopped_at_once(service: Ch
     _, run_id = await generating(service)
     chunks = await asyncio.wait_for(chunks_of(service, run_id), 1)
     assert chunks[-1] == {"type": "abort"}
+
+
+class SwallowingStore(MemoryStore):
+    """A store whose writes swallow a cancel, as `asyncio.wait_for` does on Python 3.11 when its
+    inner future completes at the same moment (CPython gh-86296): redis-py writes through it."""
+
+    async def append_chunk(self, run_id: str, chunk: dict[str, object]) -> int:
+        index = await super().append_chunk(run_id, chunk)
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0)
+        return index
+
+
+async def test_an_answer_whose_cancel_a_library_swallowed_still_ends():
+    store = SwallowingStore()
+    pacing = Pacing(first_token=0, tokens_per_second=0, tool_seconds=0)
+    generations = Generations(store, pacing=pacing, stop_timeout=1.0)
+    service = ChatService(store, generations)
+    await service.add_account(A)
+    _, chat = await service.create_session(A, title="test")
+    # Endless, and never waiting: every await of the generation is a write that swallows a cancel.
+    run = await service.generate(chat.id, text_only("one two three " * 50, repeat=True), fault=None)
+    await asyncio.sleep(0.01)
+    await asyncio.wait_for(generations.close(), 5)
+    stored = await store.get_run(run.id)
+    assert stored is not None and stored.status is RunStatus.CANCELLED
