@@ -48,6 +48,10 @@ def pytest_arguments(args: argparse.Namespace) -> list[str]:
         "no:cacheprovider",
         "-W",
         "ignore::DeprecationWarning",
+        # The rules report through their own violations, not assert statements: rewriting the asserts
+        # of every module of every installed pytest plugin (Schemathesis, Hypothesis) costs seconds
+        # of CPU per run where no bytecode cache can be written.
+        "--assert=plain",
     ]
     arguments += (
         ["-v", "--tb=long"] if args.verbose else ["-q", "--tb=no", "--no-header", "-p", "no:warnings"]

@@ -6,6 +6,7 @@ The same options work for `pytest contract_tests` and for `recoup-contract`, whi
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 
 import pytest
@@ -16,6 +17,9 @@ from contract_tests.client import ChatRef, SetupUnavailable
 from contract_tests.report import ContractReport
 from contract_tests.suite import PROFILES, Suite
 from contract_tests.target import TargetError, TargetOptions
+
+RULES_MODULE = "contract_tests.rules"
+TEST_MODULES = "contract_tests.test_"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -45,8 +49,9 @@ def pytest_configure(config: pytest.Config) -> None:
         target_options.validate()
     except TargetError as exc:
         raise pytest.UsageError(str(exc)) from None
-    suite = Suite(target_options, profile, values["seed"])
+    suite = Suite(target_options, profile, values["seed"], shrink=not values["no_shrink"])
     suite_module.activate(suite)
+    _forget_modules_bound_to_a_run()
     config.pluginmanager.register(ContractReport(suite, values["junit_xml"]), "recoup-contract-report")
     if not config.option.help:
         # Connect before collection: the Schemathesis tests are generated from the target's document.
@@ -54,6 +59,13 @@ def pytest_configure(config: pytest.Config) -> None:
             suite.target  # noqa: B018
         except TargetError as exc:
             raise pytest.UsageError(f"recoup-contract: {exc}") from None
+
+
+def _forget_modules_bound_to_a_run() -> None:
+    """The rules and test modules read the run at import; a second run in the same process (a
+    second `recoup-contract` main, pytester) must import them afresh to see its own."""
+    for name in [n for n in sys.modules if n == RULES_MODULE or n.startswith(TEST_MODULES)]:
+        del sys.modules[name]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -158,6 +158,12 @@ OPTIONS = (
     Option("max_examples", "examples per operation and rule", type=_positive_int, metavar="N"),
     Option("seed", "seed of the generated cases", type=_int, metavar="N", pytest_prefix=True),
     Option(
+        "no_shrink",
+        "report the first failing example of a rule as found, without shrinking it to a smaller one: "
+        "a faster verdict against a broken server, a less minimal curl line",
+        flag_only=True,
+    ),
+    Option(
         "no_generation", "do not start generations (the rules that need one are NOT CHECKED)", flag_only=True
     ),
     Option("mutant", "check a deliberately broken mock in-process (see --list-mutants)", metavar="NAME"),

@@ -50,6 +50,8 @@ class Suite:
     options: TargetOptions
     profile: Profile
     seed: int | None
+    shrink: bool = True
+    """Shrink a failing example to a smaller one before reporting it (Hypothesis's shrink phase)."""
     _target: Target | None = field(default=None, repr=False)
 
     @property
@@ -75,10 +77,18 @@ class Suite:
             return self.seed
         return DEFAULT_SEED if self.profile.deterministic else None
 
+    @property
+    def phases(self) -> tuple[hypothesis.Phase, ...]:
+        """Hypothesis's phases of a property test: all of them, but shrinking (and explaining what
+        was shrunk) when shrinking is off."""
+        unshrunk = {hypothesis.Phase.shrink, hypothesis.Phase.explain}
+        return tuple(p for p in hypothesis.Phase if self.shrink or p not in unshrunk)
+
     def property_test(self, cost: str = "cheap") -> Callable[[F], F]:
         """Hypothesis settings of a property test under this run's profile and seed."""
         settings = hypothesis.settings(
             max_examples=self.profile.examples(cost),
+            phases=self.phases,
             deadline=None,
             database=None,
             derandomize=self.effective_seed is None and self.profile.deterministic,

@@ -46,6 +46,13 @@ IN_PROCESS_SEED: dict[str, Any] = {
 }
 
 
+KEEPALIVE_EXPIRY = 1.0
+"""Seconds an idle connection is kept for the next request. Servers close idle connections after a
+keep-alive timeout of their own (uvicorn's and Node's: 5 s); httpx's default of the same 5 s would
+send a request on a connection at the moment the server closes it, and the request would fail with
+a reset that is no fault of the server."""
+
+
 class TargetError(RuntimeError):
     """The target cannot be checked at all (unreachable, keys missing, an unknown mutant)."""
 
@@ -150,7 +157,7 @@ class Target:
             self._stack.callback(self.run, runtime.close)
             transport: httpx.AsyncBaseTransport = StreamingASGITransport(app)
         else:
-            transport = httpx.AsyncHTTPTransport()
+            transport = httpx.AsyncHTTPTransport(limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY))
         http = httpx.AsyncClient(
             transport=transport,
             base_url=options.url,

@@ -69,6 +69,7 @@ def schemathesis_config(suite: Suite) -> SchemathesisConfig:
             "max-examples": profile.max_examples,
             "deterministic": profile.deterministic,
             "database": "none",
+            "no-shrink": not suite.shrink,
         },
         "phases": phases,
         "checks": {"enabled": True},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,6 +31,16 @@ TEST_SEED = {
 # Fast enough for tests, slow enough that a stop lands mid-answer.
 TEST_CONFIG = Config(first_token_delay=0.02, tokens_per_second=200, tool_seconds=0.1, stop_timeout=1.0)
 CONFORMANCE = SpecConformance(load_document())
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: two workers per core, as most tests spend their time waiting, not computing."""
+    return 2 * len(os.sched_getaffinity(0))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first: each takes a minute or more, and one begun last would end the run last."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture

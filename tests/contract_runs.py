@@ -1,13 +1,23 @@
-"""Running the contract suite as its users do, in a second process, against servers on loopback."""
+"""Running the contract suite as its users do (`recoup-contract`), against servers on loopback.
+
+The suite runs in the test's own process: `recoup-contract`'s `main` is the command's whole code,
+and a new Python process would only add its start-up (seconds of imports) to every run. One test
+runs the installed command itself (`run_command`).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,31 +42,44 @@ SEED_WITH_CHATS = {
 IDENTITIES = ("--api-key", KEY_A, "--other-api-key", KEY_B)
 
 
-def run_suite(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "contract_tests.cli", *args],
+@dataclass(frozen=True)
+class SuiteRun:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+# sys.stdout and sys.stderr are the process's: one in-process run at a time writes its report.
+_REPORT_STREAMS = threading.Lock()
+
+
+def run_suite(*args: str) -> SuiteRun:
+    """`recoup-contract ARGS`, run by its `main` in this process, with what it printed."""
+    from contract_tests import cli
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with _REPORT_STREAMS, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = cli.main(list(args))
+    return SuiteRun(code, stdout.getvalue(), stderr.getvalue())
+
+
+def run_command(*args: str) -> SuiteRun:
+    """The `recoup-contract` command itself, in a process of its own."""
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("recoup-contract")), *args],
         capture_output=True,
         text=True,
         timeout=SUITE_TIMEOUT,
         check=False,
     )
+    return SuiteRun(done.returncode, done.stdout, done.stderr)
 
 
 async def run_suite_against(url: str, *args: str) -> tuple[int, str]:
-    """The suite in a second process, against a server this test's loop serves."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "contract_tests.cli",
-        "--base-url",
-        url,
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), SUITE_TIMEOUT)
-    assert process.returncode is not None
-    return process.returncode, output.decode()
+    """The suite, on a thread of its own, against a server this test's loop serves; its exit status
+    and report."""
+    run = await asyncio.to_thread(run_suite, "--base-url", url, *args)
+    return run.returncode, run.stdout + run.stderr
 
 
 def rule_status(report: str, rule: str) -> str | None:

@@ -27,6 +27,7 @@ from tests.contract_runs import (
     curl_lines,
     mock_served,
     rule_status,
+    run_command,
     run_suite,
     run_suite_against,
     served,
@@ -39,7 +40,7 @@ from tests.mock_process import mock_process
 
 def test_contract_holds_for_the_mock_in_process(tmp_path: Path):
     junit = tmp_path / "contract.xml"
-    result = run_suite("--junit-xml", str(junit))
+    result = run_command("--junit-xml", str(junit))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "The contract holds." in result.stdout
     assert rule_status(result.stdout, "test_concurrent_stops_exactly_one_is_true") == "HOLDS"
@@ -52,6 +53,7 @@ def test_contract_holds_for_the_mock_in_process(tmp_path: Path):
     assert len(names) == len(set(names)) >= 19, "one test case per rule"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_contract_holds_over_http_under_any_seed(seed: int):
     async with mock_served() as url:
@@ -62,6 +64,7 @@ async def test_contract_holds_over_http_under_any_seed(seed: int):
     assert "VIOLATED" not in report
 
 
+@pytest.mark.slow
 async def test_contract_holds_over_http_with_latency_on_every_answer():
     app = create_app(TEST_CONFIG, TEST_SEED)
     await app.runtime.start()
@@ -81,6 +84,7 @@ PACES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", PACES.values(), ids=PACES.keys())
 async def test_contract_holds_however_fast_or_slow_answers_stream(config: Config):
     async with mock_served(config) as url:
@@ -89,6 +93,7 @@ async def test_contract_holds_however_fast_or_slow_answers_stream(config: Config
     assert "VIOLATED" not in report
 
 
+@pytest.mark.slow
 async def test_contract_holds_for_two_workers_sharing_one_redis(
     redis_store_flags: tuple[str, ...], tmp_path: Path
 ):

@@ -121,7 +121,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient() as http:
+    # A reset waits a second for the demo's answer that ignores cancels; on a busy machine longer
+    # than httpx's default 5 s.
+    async with httpx.AsyncClient(timeout=DEADLINE) as http:
         yield http
 
 
