@@ -148,6 +148,7 @@ def traceback_free(server: Server, problems: list[str]) -> None:
 # 1. The bad-input soak
 
 
+@pytest.mark.slow
 async def test_thousands_of_bad_requests_get_no_5xx_and_change_no_chat(tmp_path: Path):
     tally = Tally()
     problems: list[str] = []
@@ -370,6 +371,7 @@ HOLD = {"parts": [{"type": "tool", "name": "hold", "input": {}, "output": {}, "s
 """An answer that runs a minute without adding a chunk (a tool call), to hold a generation slot."""
 
 
+@pytest.mark.slow
 async def test_floods_keep_stored_objects_bounded(tmp_path: Path):
     problems: list[str] = []
     findings: list[str] = []
