@@ -29,6 +29,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pytest-xdist) runs the suite in this process: a run is one target, one loop and
+    one report of what it checked."""
+    return 0
+
+
 def pytest_configure(config: pytest.Config) -> None:
     values = run_options.from_pytest(config)
     profile = PROFILES[values["profile"]]
