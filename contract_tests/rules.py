@@ -126,8 +126,10 @@ class Generation:
         return self.log.chunks if self.log else []
 
     def finished_by_itself(self) -> bool:
-        """Whether the answer ended on its own (a `finish` chunk), not because it was stopped."""
-        return any(chunk.get("type") == "finish" for chunk in self.chunks)
+        """Whether the answer ended on its own (a `finish` chunk), not because it was stopped: a
+        stopped one says `abort` first (the service ends a stopped turn with `finish` too)."""
+        types = {chunk.get("type") for chunk in self.chunks}
+        return "finish" in types and "abort" not in types
 
     async def end(self, budget: float) -> StreamLog | None:
         """The answer's log once its stream has ended, or None after `budget` seconds."""

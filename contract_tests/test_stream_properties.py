@@ -33,9 +33,11 @@ from contract_tests.rules import (
 )
 from contract_tests.streams import begun_tool_calls, open_tool_calls
 
-# Chunks a stopped answer may still send: the closing of its parts and the end of the stream.
+# Chunks a stopped answer may still send: the closing of its parts (a tool call whose input was
+# cut short is given one, `{}`, before its error) and the end of the stream.
 TERMINAL_CHUNKS = {
     "abort",
+    "tool-input-available",
     "finish",
     "finish-step",
     "text-end",

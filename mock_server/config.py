@@ -18,6 +18,9 @@ class Config:
     """Text, reasoning and tool-input deltas per second; 0 sends them without pause."""
     tool_seconds: float = 1.5
     """How long a tool call runs when its script does not say."""
+    on_disconnect: str = "cancel"
+    """What a client that leaves an answer's stream before its end does: `cancel` the answer (the
+    service's behaviour) or let it `continue` (to try reloading and resuming it)."""
     stop_timeout: float = 8.0
     """Seconds a stop waits for a cancelled generation to end before answering 504."""
     log_level: str = "info"

@@ -39,6 +39,15 @@ def positive_int(text: str) -> int:
     return int(text)
 
 
+DISCONNECT_CHOICES = ("cancel", "continue")
+
+
+def on_disconnect(text: str) -> str:
+    if text not in DISCONNECT_CHOICES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of: {', '.join(DISCONNECT_CHOICES)}")
+    return text
+
+
 def origin(text: str) -> str:
     origin = text.strip().rstrip("/")
     if origin != "*" and not re.fullmatch(r"https?://[^/\s]+", origin):
@@ -210,6 +219,14 @@ SETTINGS = (
         non_negative_float,
         SECONDS,
         "how long a tool call runs when its script does not say",
+    ),
+    Setting(
+        "--on-disconnect",
+        on_disconnect,
+        "cancel|continue",
+        "what a client leaving an answer's stream early does (closing the tab, a lost "
+        "connection): 'cancel' stops the answer, as the service does; 'continue' keeps it "
+        "generating, to try a reload that resumes it",
     ),
     Setting(
         "--stop-timeout",

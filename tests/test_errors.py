@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -49,9 +51,30 @@ async def test_wrong_method_is_405_with_allow(api: RecoupClient, method: str, pa
 
 async def test_wrong_content_type_is_415(api: RecoupClient):
     response = await api.http.post(
-        "/api/sessions", content=b"title=x", headers={**api.auth_headers(), "content-type": "text/plain"}
+        "/api/sessions", content=b"<title/>", headers={**api.auth_headers(), "content-type": "application/xml"}
     )
     assert_error_body(response, 415)
+
+
+@pytest.mark.parametrize("label", ["text/plain;charset=UTF-8", "text/plain", None])
+async def test_a_body_labelled_plain_text_or_not_at_all_is_read_as_json(
+    api: RecoupClient, chat: ChatRef, label: str | None
+):
+    # As the service's `request.json()` reads it; WorkflowChatTransport posts its body so.
+    headers = {**api.auth_headers(), **({"content-type": label} if label else {})}
+    body = json.dumps(api.send_body(chat, "hi")).encode()
+    async with api.http.stream("POST", "/api/chat", content=body, headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+    response = await api.http.post("/api/sessions", content=b'{"title": "x"}', headers=headers)
+    assert response.status_code == 200 and response.json()["session"]["title"] == "x"
+
+
+async def test_plain_text_that_is_not_json_is_400(api: RecoupClient):
+    response = await api.http.post(
+        "/api/sessions", content=b"title=x", headers={**api.auth_headers(), "content-type": "text/plain"}
+    )
+    assert_error_body(response, 400)
 
 
 async def test_malformed_json_is_400(api: RecoupClient):

@@ -11,6 +11,7 @@ from connexion import AsyncApp
 
 from contract_tests.client import ChatRef, RecoupClient
 from mock_server.config import Config
+from mock_server.domain.chunks import assemble
 from mock_server.http.app import create_app
 from tests.conftest import KEY_A, AdminClient, asgi_client
 
@@ -82,13 +83,12 @@ async def test_seeded_cancel_failure_makes_stop_502_at_once(seeded):
     assert await is_streaming(api, CANCEL_FAILS), "the chat stays generating after a 502"
 
 
-async def test_seeded_stream_breaks_mid_way_with_an_error_chunk(seeded):
+async def test_seeded_stream_fails_mid_way_with_an_error_chunk_then_finish(seeded):
     _, api = seeded
     log = await api.read_stream("GET", f"/api/chat/{BREAKS}/stream")
     assert log.status_code == 200
-    assert log.types()[-1] == "error"
-    assert log.chunks[-1]["errorText"] == "The stream broke off"
-    assert "finish" not in log.types()
+    assert log.types()[-2:] == ["error", "finish"], "a failed turn still ends with finish"
+    assert log.chunks[-2]["errorText"] == "The stream broke off"
     assert log.text, "part of the answer came before the break"
     assert log.done
     assert not await is_streaming(api, BREAKS)
@@ -117,8 +117,50 @@ async def test_admin_sets_break_stream_on_a_real_chat(api: RecoupClient, admin: 
     )
     assert response.status_code == 200
     log = await api.read_stream("GET", f"/api/chat/{chat.chat_id}/stream")
-    assert log.types()[-1] == "error"
+    assert log.types()[-2:] == ["error", "finish"]
     assert log.text == "one two ", "the stream breaks half-way through the answer's chunks"
+
+
+async def test_each_stream_of_a_drop_stream_answer_ends_early_and_reconnecting_reads_it_whole(
+    live: RecoupClient, admin: AdminClient
+):
+    chat = await live.create_chat()
+    parts = [
+        {"type": "reasoning", "text": "Checking the dates."},
+        {"type": "tool", "name": "get_tour_dates", "input": {"year": 2027}, "output": {"n": 2}, "seconds": 1},
+        # Long enough to outlast a reconnect on a loaded machine: a run that ended is not resumed.
+        {"type": "text", "text": "Two dates in 2027. " * 20},
+    ]
+    response = await admin.generate(chat.chat_id, parts=parts, fault="drop-stream")
+    assert response.status_code == 200 and response.json()["fault"] == "drop-stream"
+    run_id = response.json()["runId"]
+    streams = []
+    while True:
+        read = sum(len(log.chunks) for log in streams)
+        log = await live.read_stream("GET", f"/api/chat/{chat.chat_id}/stream?startIndex={read}")
+        assert log.status_code == 200, "the run goes on while its streams are dropped"
+        assert log.headers["x-workflow-run-id"] == run_id
+        streams.append(log)
+        if log.done:
+            break
+        assert "finish" not in log.types(), "a dropped stream has neither finish nor [DONE]"
+        assert len(streams) < 10
+    assert [log.types()[-1] for log in streams] == [
+        "start-step",
+        "tool-input-available",
+        "start-step",
+        "finish",
+    ]
+    chunks = [chunk for log in streams for chunk in log.chunks]
+    state = await live.chat_state(chat)
+    assert state["messages"][-1]["parts"] == assemble(chunks), "nothing lost or doubled"
+    assert [part["type"] for part in assemble(chunks)] == [
+        "step-start",
+        "reasoning",
+        "tool-get_tour_dates",
+        "step-start",
+        "text",
+    ]
 
 
 async def test_admin_generation_without_fault_is_stopped_normally(

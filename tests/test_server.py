@@ -169,13 +169,13 @@ def assert_ended_by_shutdown(stream: OpenStream) -> None:
     response = stream.response
     assert response.complete, "the chunked transfer was cut before its last chunk"
     events = response.events()
-    assert events[-1] == "[DONE]"
-    terminal = events[-2]
+    assert events[-2:] == [{"type": "finish"}, "[DONE]"], "a turn the shutdown ended still finishes"
+    terminal = events[-3]
     if stream.ignores_cancel:
         assert terminal == {"type": "error", "errorText": "The server is shutting down"}
         return
     assert terminal == {"type": "abort"}
-    chunks = [event for event in events[:-2] if isinstance(event, dict)]
+    chunks = [event for event in events[:-3] if isinstance(event, dict)]
     called = [c["toolCallId"] for c in chunks if c["type"] == "tool-input-start"]
     ended = {c["toolCallId"] for c in chunks if c["type"] in ("tool-output-available", "tool-output-error")}
     cancelled = [c["toolCallId"] for c in chunks if c.get("errorText") == "Cancelled"]

@@ -1,11 +1,14 @@
 """The answer stream over a real uvicorn on loopback: an agent's answer in the AI SDK's format, its
-pacing, a stop at any point of it (mid-tool included), resume from any index, 409."""
+pacing, a stop at any point of it (mid-tool included), resume from any index, a second send that
+follows the live answer, and a client that leaves."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from typing import Any
+
+from connexion import AsyncApp
 
 from contract_tests.client import ChatRef, RecoupClient
 from mock_server.domain.chunks import assemble
@@ -42,10 +45,12 @@ async def test_default_answer_is_an_agents_reasoning_tool_call_and_text(live: Re
         "tool-input-available",
         "tool-output-available",
         "finish-step",
+        "message-metadata",
         "start-step",
         "text-start",
         "text-end",
         "finish-step",
+        "message-metadata",
         "finish",
     ]
     assert {"reasoning-delta", "tool-input-delta", "text-delta"} <= set(log.types())
@@ -100,8 +105,7 @@ async def test_stream_ends_promptly_after_a_stop(live: RecoupClient):
     assert log.ended_at - stop_answered < PROMPT_ENDING, (
         f"the stream went on {log.ended_at - stop_answered:.3f}s after the stop answered"
     )
-    assert log.types()[-1] == "abort", "no chunk may follow the abort"
-    assert "finish" not in log.types()
+    assert log.types()[-2:] == ["abort", "finish"], "a stopped turn ends with abort, then finish"
     assert log.done
 
 
@@ -117,7 +121,8 @@ async def test_stopped_chat_keeps_the_partial_answer(live: RecoupClient):
     assistant = state["messages"][-1]
     assert assistant["parts"] == assemble(log.chunks)
     assert assistant["parts"][-1] == {"type": "text", "text": log.text, "state": "streaming"}
-    assert assistant["metadata"] == {"status": "cancelled"}
+    assert assistant["metadata"]["status"] == "cancelled"
+    assert assistant["metadata"]["stepFinishReasons"] == [{"finishReason": "tool-calls"}]
 
 
 async def test_stop_mid_tool_cancels_the_tool_call_and_keeps_it_as_output_error(
@@ -130,10 +135,11 @@ async def test_stop_mid_tool_cancels_the_tool_call_and_keeps_it_as_output_error(
         async for chunk in chunks:
             if chunk["type"] == "tool-input-available":
                 assert (await live.stop(chat.chat_id)).json() == {"success": True, "stopped": True}
-    call_id = log.chunks[-2]["toolCallId"]
-    assert log.chunks[-2:] == [
+    call_id = log.chunks[-3]["toolCallId"]
+    assert log.chunks[-3:] == [
         {"type": "tool-output-error", "toolCallId": call_id, "errorText": "Cancelled"},
         {"type": "abort"},
+        {"type": "finish"},
     ]
     assert log.done
     state = await live.chat_state(chat)
@@ -155,27 +161,55 @@ async def test_stop_while_tool_input_streams_cancels_it_too(live: RecoupClient, 
         async for chunk in chunks:
             if chunk["type"] == "tool-input-delta":
                 await live.stop(chat.chat_id)
-    assert "tool-input-available" not in log.types()
-    assert log.types()[-2:] == ["tool-output-error", "abort"]
+    call_id = log.chunks[-4]["toolCallId"]
+    assert log.chunks[-4:] == [
+        {"type": "tool-input-available", "toolCallId": call_id, "toolName": "lookup", "input": {}},
+        {"type": "tool-output-error", "toolCallId": call_id, "errorText": "Cancelled"},
+        {"type": "abort"},
+        {"type": "finish"},
+    ], "a call whose input was cut short is given `{}`, then cancelled"
     state = await live.chat_state(chat)
-    assert state["messages"][-1]["parts"][-1]["state"] == "output-error"
+    tool = state["messages"][-1]["parts"][-1]
+    assert tool["state"] == "output-error"
+    assert set(tool["input"]) == {"q"} and set(tool["input"]["q"]) <= {"x"}, (
+        "the saved part keeps the input streamed so far"
+    )
 
 
-async def test_second_send_while_generating_is_409(live: RecoupClient):
+async def test_a_second_send_while_generating_gets_the_live_answer_from_its_start(live: RecoupClient):
     chat = await live.create_chat()
     async with live.streaming("POST", "/api/chat", json=live.send_body(chat, "First")) as (log, chunks):
         async for _ in chunks:
-            if len(log.chunks) == 1:
-                second = await live.send(chat, "Second")
-                assert second.status_code == 409
-                assert second.json() == {
-                    "status": "error",
-                    "error": "Another workflow is already running for this chat",
-                }
-    assert log.types()[-1] == "finish", "the first answer must go on undisturbed"
+            if len(log.chunks) == 3:
+                body = live.send_body(chat, "Second")
+                again = await live.read_stream("POST", "/api/chat", json=body)
+                assert again.status_code == 200
+                assert again.headers["x-workflow-run-id"] == log.headers["x-workflow-run-id"]
+    assert again.chunks == log.chunks, "the second send reads the same answer, from its first chunk"
+    assert log.types()[-1] == "finish", "the first answer goes on undisturbed"
+    state = await live.chat_state(chat)
+    assert [m["role"] for m in state["messages"]] == ["user", "assistant"], "the second is not kept"
 
 
-async def test_resume_replays_from_any_index_mid_tool_included(live: RecoupClient, admin: AdminClient):
+async def test_a_client_that_leaves_the_stream_stops_the_answer(live: RecoupClient):
+    chat = await live.create_chat()
+    async with live.streaming("POST", "/api/chat", json=live.send_body(chat, "Bye")) as (log, chunks):
+        async for _ in chunks:
+            if len(log.chunks) == 3:
+                break
+    for _ in range(100):
+        state = await live.chat_state(chat)
+        if not state["isStreaming"]:
+            break
+        await asyncio.sleep(0.02)
+    assert state["isStreaming"] is False, "the answer went on after its client left"
+    assert state["messages"][-1]["metadata"]["status"] == "cancelled"
+
+
+async def test_resume_replays_from_any_index_mid_tool_included(
+    app: AsyncApp, live: RecoupClient, admin: AdminClient
+):
+    app.runtime.service.cancel_dropped = False  # --on-disconnect continue: each replay is left early
     chat = await live.create_chat()
     assert (await admin.generate(chat.chat_id, parts=LONG_TOOL)).status_code == 200
     path = f"/api/chat/{chat.chat_id}/stream"
@@ -192,7 +226,7 @@ async def test_resume_replays_from_any_index_mid_tool_included(live: RecoupClien
             assert got == seen[index:]
         await live.stop(chat.chat_id)
         tail = [chunk async for chunk in chunks]
-    assert [c["type"] for c in tail] == ["tool-output-error", "abort"]
+    assert [c["type"] for c in tail] == ["tool-output-error", "abort", "finish"]
     assert (await live.request("GET", path)).status_code == 204, "a stopped answer is over"
 
 

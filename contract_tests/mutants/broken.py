@@ -18,20 +18,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mock_server.domain.errors import ChatNotFound, Forbidden
 from mock_server.domain.models import Account, Chat, Chunk, is_claim, is_uuid, new_claim
 from mock_server.domain.models import Message as UIMessage
-from mock_server.domain.service import ChatService, Resumed, require_uuid
+from mock_server.domain.service import ChatService, Resumed, Sent, require_uuid
 
 # Chat services
 
 
 class AlwaysStopped(ChatService):
-    async def stop(self, account: Account, chat_id: str) -> bool:
-        await super().stop(account, chat_id)
+    async def stop(self, account: Account, chat_id: str, account_id: str | None = None) -> bool:
+        await super().stop(account, chat_id, account_id)
         return True
 
 
 class StopSaysFalse(ChatService):
-    async def stop(self, account: Account, chat_id: str) -> bool:
-        await super().stop(account, chat_id)
+    async def stop(self, account: Account, chat_id: str, account_id: str | None = None) -> bool:
+        await super().stop(account, chat_id, account_id)
         return False
 
 
@@ -45,7 +45,7 @@ class OwnershipIgnored(ChatService):
 
 
 class ForeignStopCancels(ChatService):
-    async def stop(self, account: Account, chat_id: str) -> bool:
+    async def stop(self, account: Account, chat_id: str, account_id: str | None = None) -> bool:
         require_uuid(chat_id, "chatId")
         chat = await self.store.get_chat(chat_id)
         if chat is not None and chat.active_stream_id and not is_claim(chat.active_stream_id):
@@ -53,17 +53,17 @@ class ForeignStopCancels(ChatService):
             if session is not None and session.account_id != account.id:
                 await self.generations.cancel(chat.active_stream_id)
                 raise Forbidden()
-        return await super().stop(account, chat_id)
+        return await super().stop(account, chat_id, account_id)
 
 
 _UUID_ALPHABET = re.compile(r"^[0-9a-fA-F-]*$")
 
 
 class CrashOnStrangeId(ChatService):
-    async def stop(self, account: Account, chat_id: str) -> bool:
+    async def stop(self, account: Account, chat_id: str, account_id: str | None = None) -> bool:
         if not _UUID_ALPHABET.match(chat_id):
             raise ValueError(f"cannot parse chat id {chat_id!r}")
-        return await super().stop(account, chat_id)
+        return await super().stop(account, chat_id, account_id)
 
 
 class WrongKeyAccepted(ChatService):
@@ -76,11 +76,11 @@ class WrongKeyAccepted(ChatService):
 
 
 class UnknownChatIdle(ChatService):
-    async def stop(self, account: Account, chat_id: str) -> bool:
+    async def stop(self, account: Account, chat_id: str, account_id: str | None = None) -> bool:
         require_uuid(chat_id, "chatId")
         if await self.store.get_chat(chat_id) is None:
             return False
-        return await super().stop(account, chat_id)
+        return await super().stop(account, chat_id, account_id)
 
 
 CANCEL_ROUND_TRIP = 0.05
@@ -90,11 +90,11 @@ CANCEL_ROUND_TRIP = 0.05
 class RacyStop(ChatService):
     """Decides from a stale read: whoever saw the run running claims to have stopped it."""
 
-    async def stop(self, account: Account, chat_id: str) -> bool:
+    async def stop(self, account: Account, chat_id: str, account_id: str | None = None) -> bool:
         chat = await self.owned_chat(account, chat_id)
         run_id = chat.active_stream_id
         if run_id is None or is_claim(run_id):
-            return await super().stop(account, chat_id)
+            return await super().stop(account, chat_id, account_id)
         run = await self.store.get_run(run_id)
         if run is None or run.status.terminal:
             return False
@@ -107,15 +107,15 @@ class RacyStop(ChatService):
 
 
 class StopKeepsChatBusy(ChatService):
-    async def stop(self, account: Account, chat_id: str) -> bool:
-        stopped = await super().stop(account, chat_id)
+    async def stop(self, account: Account, chat_id: str, account_id: str | None = None) -> bool:
+        stopped = await super().stop(account, chat_id, account_id)
         if stopped:
             await self.store.swap_active_stream(chat_id, None, new_claim())
         return stopped
 
 
 class StopLeavesStreamRunning(ChatService):
-    async def stop(self, account: Account, chat_id: str) -> bool:
+    async def stop(self, account: Account, chat_id: str, account_id: str | None = None) -> bool:
         chat = await self.owned_chat(account, chat_id)
         if chat.active_stream_id is None:
             return False
@@ -128,14 +128,14 @@ class _ChunkRewriter(ChatService):
     def rewrite(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
         raise NotImplementedError
 
-    async def send(
-        self, account: Account, session_id: str, chat_id: str, messages: list[UIMessage]
-    ) -> tuple[str, AsyncIterator[Chunk]]:
-        run_id, chunks = await super().send(account, session_id, chat_id, messages)
-        return run_id, self.rewrite(chunks)
+    async def send(self, account: Account, session_id: str, chat_id: str, messages: list[UIMessage]) -> Sent:
+        sent = await super().send(account, session_id, chat_id, messages)
+        return Sent(sent.run_id, self.rewrite(sent.chunks), sent.resumed)
 
-    async def resume(self, account: Account, chat_id: str, start_index: int) -> Resumed | None:
-        resumed = await super().resume(account, chat_id, start_index)
+    async def resume(
+        self, account: Account, chat_id: str, start_index: int, account_id: str | None = None
+    ) -> Resumed | None:
+        resumed = await super().resume(account, chat_id, start_index, account_id)
         return resumed and Resumed(resumed.run_id, resumed.tail_index, self.rewrite(resumed.chunks))
 
 

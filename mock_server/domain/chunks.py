@@ -18,7 +18,8 @@ from typing import Any
 
 from mock_server.domain.answers import Answer, Data, Reasoning, Text, ToolCall
 from mock_server.domain.jsontext import Structure
-from mock_server.domain.models import Chunk
+from mock_server.domain.models import DEFAULT_MODEL_ID, Chunk
+from mock_server.domain.usage import Usage
 
 MAX_REPEATED_DELTAS = 20_000
 """Upper bound on an endless (repeating) text, so a forgotten demo stream ends by itself."""
@@ -55,8 +56,11 @@ def words(text: str) -> list[str]:
     return re.findall(r"^\s+|\S+\s*", text) or [text]
 
 
-def answer_steps(message_id: str, answer: Answer) -> Iterator[Step]:
-    """The chunks of `answer` as an agent streams it: a step ends after its tool calls' results."""
+def answer_steps(message_id: str, answer: Answer, model_id: str = DEFAULT_MODEL_ID) -> Iterator[Step]:
+    """The chunks of `answer` as an agent streams it: a step ends after its tool calls' results,
+    and each `finish-step` is followed by the turn's `message-metadata` (model, usage and cost
+    so far), as the service's `messageMetadata` callback sends it."""
+    usage = Usage(model_id)
     yield Step({"type": "start", "messageId": message_id})
     yield Step({"type": "start-step"})
     lead = Wait.FIRST
@@ -69,12 +73,17 @@ def answer_steps(message_id: str, answer: Answer) -> Iterator[Step]:
                 deltas = itertools.islice(itertools.cycle(deltas), MAX_REPEATED_DELTAS)
             yield Step({"type": f"{kind}-start", "id": part_id}, lead)
             for delta in deltas:
+                usage.token(reasoning=kind == "reasoning")
                 yield Step({"type": f"{kind}-delta", "id": part_id, "delta": delta}, Wait.TOKEN)
             yield Step({"type": f"{kind}-end", "id": part_id})
         elif isinstance(part, ToolCall):
-            yield from _tool_steps(f"call_{part_id}", part, lead)
+            for step in _tool_steps(f"call_{part_id}", part, lead):
+                if step.chunk["type"] == "tool-input-delta":
+                    usage.token()
+                yield step
             if index < len(answer) - 1:
                 yield Step({"type": "finish-step"})
+                yield Step(usage.step_finished("tool-calls"))
                 yield Step({"type": "start-step"})
                 lead = Wait.FIRST
                 continue
@@ -82,7 +91,9 @@ def answer_steps(message_id: str, answer: Answer) -> Iterator[Step]:
             yield Step({"type": f"data-{part.name}", "data": part.data}, lead)
         lead = Wait.NONE
     yield Step({"type": "finish-step"})
-    yield Step({"type": "finish"})
+    last_is_tool = bool(answer) and isinstance(answer[-1], ToolCall)
+    yield Step(usage.step_finished("tool-calls" if last_is_tool else "stop"))
+    yield Step(FINISH)
 
 
 def _tool_steps(call_id: str, tool: ToolCall, lead: Wait) -> Iterator[Step]:
@@ -101,9 +112,9 @@ def _tool_steps(call_id: str, tool: ToolCall, lead: Wait) -> Iterator[Step]:
     yield Step(result, Wait.TOOL, tool.seconds)
 
 
-def answer_chunks(message_id: str, answer: Answer) -> Iterator[Chunk]:
+def answer_chunks(message_id: str, answer: Answer, model_id: str = DEFAULT_MODEL_ID) -> Iterator[Chunk]:
     """The chunks of `answer`, unpaced (an answer sent whole)."""
-    return (step.chunk for step in answer_steps(message_id, answer))
+    return (step.chunk for step in answer_steps(message_id, answer, model_id))
 
 
 def step_count(answer: Answer) -> int:
@@ -116,27 +127,55 @@ def cancelled_tool(call_id: str) -> Chunk:
 
 
 ABORT: Chunk = {"type": "abort"}
+FINISH: Chunk = {"type": "finish"}
+"""The one chunk that ends every turn the service's workflow body ends, a stopped or failed one
+too (`app/lib/workflows/runAgentWorkflow.ts`, its `finally`): a transport that sees none
+reconnects."""
 
 
 def error_chunk(text: str) -> Chunk:
     return {"type": "error", "errorText": text}
 
 
+@dataclass
+class _OpenCall:
+    tool_name: str
+    input_available: bool
+
+
 class OpenToolCalls:
-    """The tool calls of a stream that have begun and have no result yet (a stop cancels them)."""
+    """The tool calls of a stream that have begun and have no result yet (a stop cancels them),
+    tracked as the service's stream watcher does (`lib/chat/trackToolCallChunk.ts`)."""
 
     def __init__(self) -> None:
-        self._open: dict[str, None] = {}
+        self._open: dict[str, _OpenCall] = {}
 
     def saw(self, chunk: Chunk) -> None:
         kind = chunk.get("type")
-        if kind == "tool-input-start":
-            self._open[chunk["toolCallId"]] = None
-        elif kind in ("tool-output-available", "tool-output-error", "tool-output-denied"):
+        if kind in ("tool-input-start", "tool-input-available"):
+            call_id = chunk["toolCallId"]
+            self._open[call_id] = _OpenCall(str(chunk.get("toolName")), kind == "tool-input-available")
+        elif kind in ("tool-output-available", "tool-output-error", "tool-output-denied", "tool-input-error"):
             self._open.pop(chunk.get("toolCallId", ""), None)
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._open))
+
+    def closing(self) -> Iterator[tuple[Chunk, bool]]:
+        """The chunks that cancel every open call, each with whether it belongs in the saved
+        message: a call whose input never completed first gets `tool-input-available` with the
+        input `{}`, which moves a client's part on to where an error can land (only the stream
+        carries it: the saved part keeps the input streamed so far)."""
+        for call_id, call in list(self._open.items()):
+            if not call.input_available:
+                available = {
+                    "type": "tool-input-available",
+                    "toolCallId": call_id,
+                    "toolName": call.tool_name,
+                }
+                yield {**available, "input": {}}, False
+            yield cancelled_tool(call_id), True
+        self._open.clear()
 
 
 def assemble(chunks: Iterable[Chunk]) -> list[dict[str, Any]]:
@@ -213,6 +252,15 @@ def partial_json(text: str) -> Any:
         except ValueError:
             continue
     return _ABSENT
+
+
+def message_metadata(chunks: Iterable[Chunk]) -> dict[str, Any]:
+    """The message's metadata as its `message-metadata` chunks leave it: the latest one's."""
+    metadata: dict[str, Any] = {}
+    for chunk in chunks:
+        if chunk.get("type") == "message-metadata" and isinstance(chunk.get("messageMetadata"), dict):
+            metadata = chunk["messageMetadata"]
+    return metadata
 
 
 def has_content(parts: list[dict[str, Any]]) -> bool:

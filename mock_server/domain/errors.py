@@ -56,6 +56,12 @@ class Forbidden(DomainError):
     message = "Forbidden"
 
 
+class AccountAccessDenied(Forbidden):
+    """`?account_id=` names an account the caller may not act for."""
+
+    message = "Access denied to specified account_id"
+
+
 class NotFound(DomainError):
     message = "Not found"
 
@@ -80,6 +86,12 @@ class StopFailed(DomainError):
     """The cancel request of a running generation failed; the chat stays generating."""
 
     message = "Failed to stop the workflow"
+
+
+class RunUnreadable(DomainError):
+    """The chat's slot holds an id whose run cannot be read (a send's claim, a run forgotten)."""
+
+    message = "Failed to read the workflow run"
 
 
 class StopTimedOut(DomainError):
@@ -108,3 +120,8 @@ class StoreUnavailable(DomainError):
 
     message = "The mock's store is unavailable; try again shortly"
     retry_after: int | None = 1
+
+
+class StreamDropped(Exception):
+    """Not an error of a request: a stream of a `drop-stream` run ends here, early, without its
+    end (no `finish`, no end-of-stream marker), as a response cut by a time-out does."""

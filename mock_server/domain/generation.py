@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from mock_server.domain import chunks as ui
 from mock_server.domain.answers import Answer
 from mock_server.domain.errors import ChatBusy, StopFailed, StopTimedOut, StoreUnavailable
-from mock_server.domain.models import Chunk, Fault, Run, RunStatus, new_id
+from mock_server.domain.models import DEFAULT_MODEL_ID, Chunk, Fault, Run, RunStatus, new_id
 from mock_server.domain.store import ChatStore, RunForgotten
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 RESET_GRACE = 1.0
 """Seconds a reset gives the running answers to end as stopped before it forgets them."""
 
+BROKE_OFF = "The stream broke off"
+"""The `errorText` of a run with the `break-stream` fault."""
 SHUTTING_DOWN = "The server is shutting down"
 """The `errorText` of a run that the server's shutdown had to end (it ignored the cancel)."""
 
@@ -121,6 +123,7 @@ class Generations:
         answer: Answer,
         *,
         fault: Fault | None = None,
+        model_id: str = DEFAULT_MODEL_ID,
     ) -> Run:
         """Start generating `answer` for a chat that `claim` (a pending id) holds; return the run."""
         run = Run(
@@ -129,6 +132,7 @@ class Generations:
             message_id=f"msg_{new_id().replace('-', '')}",
             answer=answer,
             fault=fault,
+            model_id=model_id,
         )
         await self.store.add_run(run, self.lease)
         if not await self.store.swap_active_stream(chat_id, claim, run.id):
@@ -218,6 +222,7 @@ class Generations:
             if run.id in self._ended_by_shutdown:
                 with contextlib.suppress(RunForgotten, StoreUnavailable):
                     await self.store.append_chunk(run.id, ui.error_chunk(SHUTTING_DOWN))
+                    await self.store.append_chunk(run.id, ui.FINISH)
             await self._finish_and_forget(run, emitted, RunStatus.CANCELLED)
             raise
         except RunForgotten:
@@ -240,22 +245,33 @@ class Generations:
         break_at = ui.step_count(run.answer) // 2 if run.fault is Fault.BREAK_STREAM else None
         open_calls = ui.OpenToolCalls()
         clock = _Clock()
-        for index, step in enumerate(ui.answer_steps(run.message_id, run.answer)):
+        for index, step in enumerate(ui.answer_steps(run.message_id, run.answer, run.model_id)):
             if _cancel_swallowed():
                 raise asyncio.CancelledError
             if index == break_at:
-                await self.store.append_chunk(run.id, ui.error_chunk("The stream broke off"))
+                await self.store.append_chunk(run.id, ui.error_chunk(BROKE_OFF))
+                await self.store.append_chunk(run.id, ui.FINISH)
                 return RunStatus.FAILED
             if step.wait is not ui.Wait.NONE and await self._stopped_while_waiting(
                 run, clock.wait(step, self.pacing)
             ):
-                for call_id in open_calls:
-                    await self._send(run, ui.cancelled_tool(call_id), emitted)
-                await self.store.append_chunk(run.id, ui.ABORT)
+                await self._end_stopped(run, open_calls, emitted)
                 return RunStatus.CANCELLED
             open_calls.saw(step.chunk)
             await self._send(run, step.chunk, emitted)
         return RunStatus.COMPLETED
+
+    async def _end_stopped(self, run: Run, open_calls: ui.OpenToolCalls, emitted: list[Chunk]) -> None:
+        """A stopped turn's end, as the service streams it: every open tool call cancelled (the
+        stream watcher, `lib/chat/wrapWorkflowStreamWatcher.ts`), the model's `abort`, then the
+        workflow body's `finish` (`app/lib/workflows/runAgentWorkflow.ts`)."""
+        for chunk, saved in open_calls.closing():
+            if saved:
+                await self._send(run, chunk, emitted)
+            else:
+                await self.store.append_chunk(run.id, chunk)
+        await self.store.append_chunk(run.id, ui.ABORT)
+        await self.store.append_chunk(run.id, ui.FINISH)
 
     async def _stopped_while_waiting(self, run: Run, delay: float) -> bool:
         if run.fault is Fault.IGNORE_CANCEL:
@@ -288,7 +304,7 @@ async def save_and_release(
             "id": run.message_id,
             "role": "assistant",
             "parts": parts,
-            "metadata": {"status": status.value},
+            "metadata": {**ui.message_metadata(said), "status": status.value},
         }
         await store.append_message(run.chat_id, message, max_messages)
     await store.swap_active_stream(run.chat_id, run.id, None)

@@ -35,9 +35,11 @@ async def end_abandoned(store: ChatStore, run_id: str, max_messages: int, retent
     open_calls = ui.OpenToolCalls()
     for chunk in said:
         open_calls.saw(chunk)
-    ending = [ui.cancelled_tool(call_id) for call_id in open_calls]
-    for chunk in ending:
+    ending = []
+    for chunk, saved in open_calls.closing():
         await store.append_chunk(run_id, chunk)
+        if saved:
+            ending.append(chunk)
     await store.append_chunk(run_id, ui.error_chunk(PROCESS_LOST))
     await save_and_release(store, run, said + ending, RunStatus.FAILED, max_messages, retention)
     return True

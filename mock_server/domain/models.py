@@ -44,12 +44,23 @@ def now() -> str:
 
 
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_RFC_9562_UUID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
+    r"|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff"
+)
 
 
 def is_uuid(value: str) -> bool:
     """The hyphenated 8-4-4-4-12 form the service accepts (`uuid.UUID` also reads braces, URNs,
     bare hex, a sign or underscores, which the service refuses)."""
     return isinstance(value, str) and _UUID.fullmatch(value) is not None
+
+
+def is_strict_uuid(value: str) -> bool:
+    """A UUID as zod 4's `z.string().uuid()` reads it, which the service checks a chat id of
+    `/api/chat/{chatId}/…` with (`lib/chat/validateChatOwnership.ts`): RFC 9562, version digit
+    1-8, variant 8, 9, a or b, or else the nil or the max UUID (lower case)."""
+    return isinstance(value, str) and _RFC_9562_UUID.fullmatch(value) is not None
 
 
 class Fault(enum.StrEnum):
@@ -60,7 +71,11 @@ class Fault(enum.StrEnum):
     CANCEL_FAILS = "cancel-fails"
     """The cancel request itself fails: the stop answers 502."""
     BREAK_STREAM = "break-stream"
-    """The stream breaks off mid-way with an error chunk."""
+    """The run fails half-way: an `error` chunk, then `finish`."""
+    DROP_STREAM = "drop-stream"
+    """Every HTTP stream of the run ends early, without `finish`, while the run goes on (as a
+    serverless function's time-out ends a response): after each chunk a model's pause follows
+    (`start-step`, `tool-input-available`), so that a client must reconnect to read it whole."""
 
 
 class RunStatus(enum.StrEnum):
@@ -78,6 +93,11 @@ class RunStatus(enum.StrEnum):
 class Account:
     id: str
     api_keys: tuple[str, ...]
+    acts_for: tuple[str, ...] = ()
+    """Other accounts its keys may act for with `?account_id=` (an organization's members)."""
+
+    def may_act_for(self, account_id: str) -> bool:
+        return account_id == self.id or account_id in self.acts_for
 
 
 @dataclass(frozen=True)
@@ -119,3 +139,4 @@ class Run:
     answer: Answer
     fault: Fault | None = None
     status: RunStatus = RunStatus.RUNNING
+    model_id: str = DEFAULT_MODEL_ID

@@ -81,6 +81,11 @@ SEED_SCHEMA: dict[str, Any] = {
                         "minItems": 1,
                         "items": {"type": "string", "minLength": 1},
                     },
+                    "acts_for": {
+                        "description": "Accounts its keys may act for with `?account_id=`.",
+                        "type": "array",
+                        "items": {"type": "string", "minLength": 1},
+                    },
                     "sessions": {
                         "type": "array",
                         "items": {
@@ -246,7 +251,13 @@ async def apply_seed(service: ChatService, seed: Seed) -> None:
     if "answer" in seed:
         await service.set_default_answer(parse_answer(seed["answer"]))
     for account in seed["accounts"]:
-        await service.add_account(Account(id=account["id"], api_keys=tuple(account["api_keys"])))
+        await service.add_account(
+            Account(
+                id=account["id"],
+                api_keys=tuple(account["api_keys"]),
+                acts_for=tuple(account.get("acts_for", ())),
+            )
+        )
         for entry in account.get("sessions", []):
             session = Session(
                 id=entry.get("id") or new_id(),

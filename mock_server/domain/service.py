@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from mock_server.domain.answers import Answer, agent_answer, text_only
 from mock_server.domain.errors import (
+    AccountAccessDenied,
     ChatBusy,
     ChatNotFound,
     Conflict,
     Forbidden,
     InvalidInput,
     InvalidUUID,
+    RunUnreadable,
     SessionNotFound,
     TooManyChats,
     TooManyGenerations,
@@ -27,6 +29,7 @@ from mock_server.domain.errors import (
 from mock_server.domain.following import Followers
 from mock_server.domain.generation import Generations
 from mock_server.domain.models import (
+    DEFAULT_MODEL_ID,
     Account,
     Chat,
     Chunk,
@@ -35,6 +38,7 @@ from mock_server.domain.models import (
     Run,
     Session,
     is_claim,
+    is_strict_uuid,
     is_uuid,
     new_claim,
     new_id,
@@ -61,6 +65,16 @@ def require_uuid(value: str, field: str) -> None:
         raise InvalidUUID(field)
 
 
+@dataclass(frozen=True)
+class Sent:
+    """The answer to a sent message: its run id and chunks; `resumed` when the chat was already
+    answering and these are that answer's chunks from its first."""
+
+    run_id: str
+    chunks: AsyncIterator[Chunk]
+    resumed: bool = False
+
+
 def message_text(message: Message) -> str:
     parts = message.get("parts", [])
     return "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
@@ -68,10 +82,19 @@ def message_text(message: Message) -> str:
 
 class ChatService:
     def __init__(
-        self, store: ChatStore, generations: Generations, *, max_chats: int = 0, max_messages: int = 0
+        self,
+        store: ChatStore,
+        generations: Generations,
+        *,
+        max_chats: int = 0,
+        max_messages: int = 0,
+        cancel_dropped: bool = True,
     ) -> None:
         self.store = store
         self.generations = generations
+        self.cancel_dropped = cancel_dropped
+        """Whether a client that leaves a stream before its end cancels the run, as the service's
+        stream watcher does (`lib/chat/wrapWorkflowStreamWatcher.ts`); off, the run goes on."""
         self.max_chats = max_chats
         """How many chats may be stored (0: no bound); the oldest idle chat makes room for a new one."""
         self.max_messages = max_messages
@@ -100,14 +123,27 @@ class ChatService:
         return session
 
     async def owned_chat(self, account: Account, chat_id: str) -> Chat:
-        """The chat, after the UUID (400), existence (404) and ownership (403) checks, in that order."""
+        """The chat, after the UUID (400), existence (404) and ownership (403) checks, in that order;
+        a chat whose session is gone is not found either."""
         require_uuid(chat_id, "chatId")
         chat, owner = await self.store.chat_and_owner(chat_id)
-        if chat is None:
+        if chat is None or owner is None:
             raise ChatNotFound()
         if owner != account.id:
             raise Forbidden()
         return chat
+
+    async def chat_of_route(self, account: Account, chat_id: str, account_id: str | None) -> Chat:
+        """The chat of a `/api/chat/{chatId}/…` route as the service checks it there
+        (`lib/chat/validateChatOwnership.ts`): the `?account_id=` override (403 when the caller may
+        not act for it), zod 4's UUID (400), then existence (404) and ownership (403)."""
+        if account_id is not None:
+            if not account.may_act_for(account_id):
+                raise AccountAccessDenied()
+            account = Account(id=account_id, api_keys=())
+        if not is_strict_uuid(chat_id):
+            raise InvalidUUID("chatId")
+        return await self.owned_chat(account, chat_id)
 
     # Sessions and chats
 
@@ -170,6 +206,7 @@ class ChatService:
         fault: Fault | None = None,
         prompt: Message | None = None,
         busy_message: str | None = None,
+        model_id: str = DEFAULT_MODEL_ID,
     ) -> Run:
         """Claim an idle chat, store `prompt` (a user message) if given, then start generating.
 
@@ -182,41 +219,74 @@ class ChatService:
             raise ChatBusy(busy_message)
         if prompt is not None:
             await self.store.append_message(chat_id, prompt, self.max_messages)
-        return await self.generations.start(chat_id, claim, answer, fault=fault)
+        return await self.generations.start(chat_id, claim, answer, fault=fault, model_id=model_id)
 
-    async def send(
-        self, account: Account, session_id: str, chat_id: str, messages: list[Message]
-    ) -> tuple[str, AsyncIterator[Chunk]]:
-        """Start answering the last user message; return the run id and its chunks."""
+    async def send(self, account: Account, session_id: str, chat_id: str, messages: list[Message]) -> Sent:
+        """Start answering the last user message, or, while an answer runs, follow that one from
+        its first chunk (`lib/chat/maybeResumeChatStream.ts`; the message is not kept then)."""
         require_uuid(chat_id, "chatId")
         require_uuid(session_id, "sessionId")
         new_message = messages[-1]
         chat = await self.owned_chat(account, chat_id)
         if chat.session_id != session_id:
             raise ChatNotFound()
+        live = await self._live_run(chat)
+        if live is not None:
+            # The service pipes the live run's readable back unwatched: leaving it cancels nothing.
+            return Sent(live.id, self._follow(live, cancel_on_drop=False), resumed=True)
         prompt = new_message if new_message.get("role") == "user" else None
         default = None if chat.answer else await self.store.default_answer()
         answer = chat.answer or default or agent_answer(message_text(new_message))
-        run = await self.start_generation(chat.id, answer, prompt=prompt)
-        return run.id, self.followers.follow(run.id)
+        run = await self.start_generation(chat.id, answer, prompt=prompt, model_id=chat.model_id)
+        return Sent(run.id, self._follow(run))
 
-    async def resume(self, account: Account, chat_id: str, start_index: int) -> Resumed | None:
-        """The running generation from chunk `start_index` on, or None when nothing runs."""
-        if start_index < 0:
-            raise InvalidInput("startIndex must be a non-negative integer")
-        chat = await self.owned_chat(account, chat_id)
-        run_id = chat.active_stream_id
-        if run_id is None or is_claim(run_id):
+    async def _live_run(self, chat: Chat) -> Run | None:
+        """The run answering the chat, or None once the slot is free; a finished run still in the
+        slot is cleared first. `ChatBusy` when a send's claim holds the chat or clearing loses the
+        race (`lib/chat/reconcileExistingActiveStream.ts`)."""
+        stream_id = chat.active_stream_id
+        if stream_id is None:
             return None
-        run = await self.store.get_run(run_id)
-        if run is None or run.status.terminal:
+        if is_claim(stream_id):
+            raise ChatBusy()
+        run = await self.store.get_run(stream_id)
+        if run is not None and not run.status.terminal:
+            return run
+        if not await self.store.swap_active_stream(chat.id, stream_id, None):
+            raise ChatBusy()
+        return None
+
+    def _follow(self, run: Run, start: int = 0, *, cancel_on_drop: bool = True) -> AsyncIterator[Chunk]:
+        return self.followers.follow(
+            run.id,
+            start,
+            cancel_on_drop=cancel_on_drop and self.cancel_dropped,
+            drops=run.fault is Fault.DROP_STREAM,
+        )
+
+    async def resume(
+        self, account: Account, chat_id: str, start_index: int, account_id: str | None = None
+    ) -> Resumed | None:
+        """The running generation from chunk `start_index` on, or None when nothing runs; a run
+        that has ended is cleared from the chat's slot (`lib/chat/handleResumeChatStream.ts`)."""
+        chat = await self.chat_of_route(account, chat_id, account_id)
+        if start_index < 0:
+            raise InvalidInput("startIndex must be a non-negative integer", ["startIndex"])
+        run_id = chat.active_stream_id
+        if run_id is None:
+            return None
+        run = None if is_claim(run_id) else await self.store.get_run(run_id)
+        if run is None:
+            raise RunUnreadable()
+        if run.status.terminal:
+            await self.store.swap_active_stream(chat.id, run_id, None)
             return None
         tail = await self.store.chunk_count(run_id)
-        return Resumed(run_id, tail, self.followers.follow(run_id, start_index))
+        return Resumed(run_id, tail, self._follow(run, start_index))
 
-    async def stop(self, account: Account, chat_id: str) -> bool:
+    async def stop(self, account: Account, chat_id: str, account_id: str | None = None) -> bool:
         """Stop the chat's running response; True when this call stopped one."""
-        chat = await self.owned_chat(account, chat_id)
+        chat = await self.chat_of_route(account, chat_id, account_id)
         stream_id = chat.active_stream_id
         if stream_id is None:
             return False
@@ -235,7 +305,11 @@ class ChatService:
             raise ChatNotFound()
         answer = answer or chat.answer or text_only(UNTIL_STOPPED, repeat=True)
         return await self.start_generation(
-            chat.id, answer, fault=fault, busy_message="The chat is already generating"
+            chat.id,
+            answer,
+            fault=fault,
+            busy_message="The chat is already generating",
+            model_id=chat.model_id,
         )
 
     async def set_default_answer(self, answer: Answer | None) -> None:

@@ -38,6 +38,7 @@ from mock_server.http.admin.guard import AdminGuard, without_security
 from mock_server.http.cors import CORS, AdminCORS
 from mock_server.http.journal import JournalMiddleware, PassedValidation
 from mock_server.http.limits import BodyLimit
+from mock_server.http.media import PlainTextIsJson
 from mock_server.http.pages import Pages
 from mock_server.http.prefer import ChosenResponses
 from mock_server.http.runtime import CURRENT_RUNTIME, SCOPE_KEY, Runtime
@@ -211,6 +212,7 @@ def create_app(
         ChosenResponses, MiddlewarePosition.BEFORE_SECURITY, document=document, latency=config.latency
     )
     app.add_middleware(BodyLimit, MiddlewarePosition.BEFORE_VALIDATION, max_bytes=config.max_body_bytes)
+    app.add_middleware(PlainTextIsJson, MiddlewarePosition.BEFORE_VALIDATION, except_under=admin.PREFIX)
     app.add_middleware(PassedValidation, MiddlewarePosition.BEFORE_CONTEXT)
     app.add_error_handler(DomainError, errors.render_domain_error)
     app.add_error_handler(ProblemException, errors.render_problem)

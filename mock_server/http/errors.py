@@ -34,6 +34,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.Conflict: 409,
     errors.TooBusy: 429,
     errors.StopFailed: 502,
+    errors.RunUnreadable: 502,
     errors.StopTimedOut: 504,
     errors.StoreUnavailable: 503,
 }

@@ -48,20 +48,20 @@ def chat_json(chat: Chat) -> JSON:
     }
 
 
-async def stop_chat(chat_id: str, context_: Context) -> JSON:
-    stopped = await _service().stop(account_in(context_), chat_id)
+async def stop_chat(chat_id: str, context_: Context, account_id: str | None = None) -> JSON:
+    stopped = await _service().stop(account_in(context_), chat_id, account_id)
     return {"success": True, "stopped": stopped}
 
 
 async def send_chat_message(body: JSON, context_: Context) -> Any:
-    run_id, chunks = await _service().send(
-        account_in(context_), body["sessionId"], body["chatId"], body["messages"]
-    )
-    return sse_response(chunks, {"x-workflow-run-id": run_id})
+    sent = await _service().send(account_in(context_), body["sessionId"], body["chatId"], body["messages"])
+    return sse_response(sent.chunks, {"x-workflow-run-id": sent.run_id})
 
 
-async def resume_chat_stream(chat_id: str, context_: Context, start_index: int = 0) -> Any:
-    resumed = await _service().resume(account_in(context_), chat_id, start_index)
+async def resume_chat_stream(
+    chat_id: str, context_: Context, start_index: int = 0, account_id: str | None = None
+) -> Any:
+    resumed = await _service().resume(account_in(context_), chat_id, start_index, account_id)
     if resumed is None:
         return Response(status_code=204)
     headers = {

@@ -55,7 +55,11 @@ class Runtime:
         )
         self.leases = LeaseKeeper(generations)
         self.service = ChatService(
-            store, generations, max_chats=config.max_chats, max_messages=config.max_messages_per_chat
+            store,
+            generations,
+            max_chats=config.max_chats,
+            max_messages=config.max_messages_per_chat,
+            cancel_dropped=config.on_disconnect == "cancel",
         )
         self.journal = Journal(config.journal_size)
         self._started = False

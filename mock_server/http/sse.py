@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from mock_server.domain.errors import StreamDropped
 from mock_server.domain.models import Chunk
 
 STREAM_HEADERS = {
@@ -28,8 +29,11 @@ def _data(chunk: Chunk) -> str:
 
 
 async def _events(chunks: AsyncIterator[Chunk]) -> AsyncIterator[ServerSentEvent]:
-    async for chunk in chunks:
-        yield ServerSentEvent(data=_data(chunk), sep=SEP)
+    try:
+        async for chunk in chunks:
+            yield ServerSentEvent(data=_data(chunk), sep=SEP)
+    except StreamDropped:
+        return  # cut short, as a timed-out response is: no end-of-stream marker
     yield ServerSentEvent(data=DONE, sep=SEP)
 
 

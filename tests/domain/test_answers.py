@@ -73,14 +73,17 @@ def test_an_answer_streams_its_parts_in_steps_ending_after_each_tool_result():
         "tool-input-available",
         "tool-output-available",
         "finish-step",
+        "message-metadata",
         "start-step",
         "tool-input-start",
         "tool-input-available",
         "tool-output-error",
         "finish-step",
+        "message-metadata",
         "start-step",
         "data-status",
         "finish-step",
+        "message-metadata",
         "finish",
     ]
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from unittest.mock import ANY
 
 import pytest
 
+from mock_server.domain import chunks as ui
 from mock_server.domain import errors
-from mock_server.domain.answers import text_only
+from mock_server.domain.answers import Reasoning, Text, ToolCall, text_only
 from mock_server.domain.generation import Generations, Pacing
 from mock_server.domain.models import Account, Chat, Fault, RunStatus, is_claim, new_claim, new_id
 from mock_server.domain.service import ChatService
@@ -67,6 +69,57 @@ async def test_an_unknown_key_is_unauthenticated(service: ChatService):
 async def test_a_non_uuid_chat_id_is_invalid_before_any_lookup(service: ChatService):
     with pytest.raises(errors.InvalidUUID, match="chatId must be a valid UUID"):
         await service.stop(A, "not-a-uuid")
+
+
+@pytest.mark.parametrize(
+    "chat_id",
+    [
+        "12345678-1234-1234-1234-123456789abc",  # version digit 1, variant digit 1
+        "12345678-1234-0234-8234-123456789abc",  # version 0
+        "12345678-1234-4234-c234-123456789abc",  # variant c
+        "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",  # the max UUID in capitals
+    ],
+)
+async def test_a_chat_id_that_is_not_an_rfc_9562_uuid_is_invalid_on_the_chat_routes(
+    service: ChatService, chat_id: str
+):
+    with pytest.raises(errors.InvalidUUID, match="chatId must be a valid UUID"):
+        await service.stop(A, chat_id)
+    with pytest.raises(errors.InvalidUUID):
+        await service.resume(A, chat_id, 0)
+
+
+@pytest.mark.parametrize(
+    "chat_id",
+    [
+        "00000000-0000-0000-0000-000000000000",
+        "ffffffff-ffff-ffff-ffff-ffffffffffff",
+        "3F2504E0-4F89-41D3-9A0C-0305E82C3301",
+    ],
+)
+async def test_the_nil_and_max_uuids_and_capitals_are_uuids(service: ChatService, chat_id: str):
+    with pytest.raises(errors.ChatNotFound):
+        await service.stop(A, chat_id)
+
+
+async def test_account_id_of_an_account_the_key_may_not_act_for_is_403_before_the_uuid_check(
+    service: ChatService,
+):
+    with pytest.raises(errors.AccountAccessDenied, match="Access denied to specified account_id"):
+        await service.stop(A, "not-a-uuid", B.id)
+    with pytest.raises(errors.InvalidUUID):
+        await service.stop(A, "not-a-uuid", A.id)  # one's own account is always allowed
+
+
+async def test_an_organization_key_acts_for_its_member_with_account_id(service: ChatService):
+    org = Account(id="label", api_keys=("key-org",), acts_for=(A.id,))
+    await service.add_account(org)
+    chat = await generating(service, A)
+    with pytest.raises(errors.Forbidden):
+        await service.stop(org, chat.id)  # without the override, the chat is not the label's
+    assert await service.stop(org, chat.id, A.id) is True
+    with pytest.raises(errors.AccountAccessDenied):
+        await service.stop(org, chat.id, B.id)
 
 
 async def test_an_unknown_chat_is_not_found(service: ChatService):
@@ -153,11 +206,31 @@ async def test_a_stopped_answer_keeps_what_was_said(service: ChatService):
 # Sending and resuming
 
 
-async def test_a_busy_chat_refuses_a_second_message(service: ChatService):
+async def test_a_second_message_while_answering_follows_the_live_answer_from_its_start(
+    service: ChatService,
+):
     chat = await new_chat(service)
-    await service.send(A, chat.session_id, chat.id, [user_message("first")])
+    first = await service.send(A, chat.session_id, chat.id, [user_message("first")])
+    second = await service.send(A, chat.session_id, chat.id, [user_message("second")])
+    assert second.resumed and second.run_id == first.run_id
+    assert await anext(second.chunks) == {"type": "start", "messageId": ANY}
+    _, messages = await service.session_chat(A, chat.session_id, chat.id)
+    assert [m["parts"][0]["text"] for m in messages] == ["first"]  # the second is not kept
+
+
+async def test_a_chat_claimed_by_a_send_refuses_another_message(service: ChatService):
+    chat = await new_chat(service)
+    assert await service.store.swap_active_stream(chat.id, None, new_claim())
     with pytest.raises(errors.ChatBusy, match="Another workflow is already running"):
         await service.send(A, chat.session_id, chat.id, [user_message("second")])
+
+
+async def test_a_finished_run_left_in_the_slot_is_cleared_and_a_new_one_starts(service: ChatService):
+    chat = await new_chat(service)
+    first = await service.send(A, chat.session_id, chat.id, [user_message("first")])
+    await service.store.finish_run(first.run_id, RunStatus.FAILED, keep_for=60)
+    second = await service.send(A, chat.session_id, chat.id, [user_message("second")])
+    assert not second.resumed and second.run_id != first.run_id
 
 
 async def test_after_a_stop_the_chat_accepts_a_new_message(service: ChatService):
@@ -165,8 +238,8 @@ async def test_after_a_stop_the_chat_accepts_a_new_message(service: ChatService)
     await service.send(A, chat.session_id, chat.id, [user_message("first")])
     await asyncio.sleep(PACE * 6)
     assert await service.stop(A, chat.id) is True
-    _, chunks = await service.send(A, chat.session_id, chat.id, [user_message("second")])
-    received = [chunk async for chunk in chunks]
+    sent = await service.send(A, chat.session_id, chat.id, [user_message("second")])
+    received = [chunk async for chunk in sent.chunks]
     assert received[0]["type"] == "start"
     assert received[-1] == {"type": "finish"}
     assert await active_stream(service, chat) is None
@@ -176,24 +249,116 @@ async def test_after_a_stop_the_chat_accepts_a_new_message(service: ChatService)
 
 async def test_a_sent_message_streams_until_finish_and_frees_the_chat(service: ChatService):
     chat = await new_chat(service)
-    _, chunks = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
-    types = [chunk["type"] async for chunk in chunks]
+    sent = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
+    types = [chunk["type"] async for chunk in sent.chunks]
     assert types[:3] == ["start", "start-step", "reasoning-start"]
     assert "tool-output-available" in types
-    assert types[-3:] == ["text-end", "finish-step", "finish"]
+    assert types[-4:] == ["text-end", "finish-step", "message-metadata", "finish"]
     assert await active_stream(service, chat) is None
 
 
 async def test_resume_is_none_when_nothing_runs_and_replays_from_an_index(service: ChatService):
     chat = await new_chat(service)
     assert await service.resume(A, chat.id, 0) is None
-    run_id, _ = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
+    sent = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
     resumed = await service.resume(A, chat.id, 1)
-    assert resumed is not None and resumed.run_id == run_id
+    assert resumed is not None and resumed.run_id == sent.run_id
     first = await anext(resumed.chunks)
     assert first == {"type": "start-step"}
     with pytest.raises(errors.InvalidInput):
         await service.resume(A, chat.id, -1)
+
+
+async def test_resume_of_a_run_that_ended_in_the_slot_is_none_and_frees_the_chat(service: ChatService):
+    chat = await new_chat(service)
+    sent = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
+    await service.store.finish_run(sent.run_id, RunStatus.FAILED, keep_for=60)
+    assert await service.resume(A, chat.id, 0) is None
+    assert await active_stream(service, chat) is None
+
+
+async def test_resume_of_a_chat_held_by_a_claim_cannot_read_the_run(service: ChatService):
+    chat = await new_chat(service)
+    assert await service.store.swap_active_stream(chat.id, None, new_claim())
+    with pytest.raises(errors.RunUnreadable, match="Failed to read the workflow run"):
+        await service.resume(A, chat.id, 0)
+
+
+# Leaving a stream
+
+
+async def _read_and_leave(chunks: AsyncIterator[dict[str, object]], count: int) -> None:
+    async for _ in chunks:
+        count -= 1
+        if count == 0:
+            break
+    await chunks.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_client_that_leaves_its_answer_stops_it(service: ChatService):
+    chat = await new_chat(service)
+    sent = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
+    await _read_and_leave(sent.chunks, 3)
+    finished = await service.store.wait_finished(sent.run_id, 2.0)
+    assert finished is RunStatus.CANCELLED
+    assert await active_stream(service, chat) is None
+
+
+async def test_a_client_that_leaves_a_resumed_stream_stops_the_answer(service: ChatService):
+    chat = await generating(service)
+    resumed = await service.resume(A, chat.id, 0)
+    assert resumed is not None
+    await _read_and_leave(resumed.chunks, 3)
+    assert await service.store.wait_finished(resumed.run_id, 2.0) is RunStatus.CANCELLED
+
+
+async def test_leaving_the_stream_a_second_send_was_given_stops_nothing(service: ChatService):
+    chat = await generating(service)
+    again = await service.send(A, chat.session_id, chat.id, [user_message("again")])
+    assert again.resumed
+    await _read_and_leave(again.chunks, 3)
+    await asyncio.sleep(PACE * 5)
+    assert await active_stream(service, chat) == again.run_id
+
+
+async def test_with_cancel_dropped_off_a_left_answer_goes_on(service: ChatService):
+    service.cancel_dropped = False
+    chat = await new_chat(service)
+    sent = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
+    await _read_and_leave(sent.chunks, 3)
+    await asyncio.sleep(PACE * 5)
+    assert await active_stream(service, chat) == sent.run_id
+
+
+async def test_each_stream_of_a_drop_stream_run_ends_after_a_pause_and_the_run_goes_on(
+    service: ChatService,
+):
+    chat = await new_chat(service)
+    answer = (Reasoning("Let me look."), ToolCall("lookup", {"q": "x"}, {"n": 1}), Text("Found one."))
+    run = await service.generate(chat.id, answer, fault=Fault.DROP_STREAM)
+    streams: list[list[str]] = []
+    read = 0
+    while (resumed := await service.resume(A, chat.id, read)) is not None:
+        types: list[str] = []
+        try:
+            async for chunk in resumed.chunks:
+                types.append(chunk["type"])
+        except errors.StreamDropped:
+            types.append("(dropped)")
+        streams.append(types)
+        read += len(types) - types.count("(dropped)")
+        if types[-1] != "(dropped)":
+            break
+    ends = [types[-2:] for types in streams]
+    assert ends == [
+        ["start-step", "(dropped)"],
+        ["tool-input-available", "(dropped)"],
+        ["start-step", "(dropped)"],
+        ["message-metadata", "finish"],
+    ]
+    whole = [chunk["type"] for chunk in ui.answer_chunks("m", answer)]
+    assert [t for types in streams for t in types if t != "(dropped)"] == whole
+    assert await service.store.wait_finished(run.id, 2.0) is RunStatus.COMPLETED
 
 
 # Sessions and chats

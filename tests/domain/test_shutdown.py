@@ -46,7 +46,7 @@ async def test_cancel_all_stops_every_running_answer_like_a_stop(service: ChatSe
     for chat, run_id in runs:
         run = await service.store.get_run(run_id)
         assert run is not None and run.status is RunStatus.CANCELLED
-        assert (await chunks_of(service, run_id))[-1] == {"type": "abort"}
+        assert (await chunks_of(service, run_id))[-2:] == [{"type": "abort"}, {"type": "finish"}]
         _, [answer] = await service.session_chat(A, chat.session_id, chat.id)
         assert answer["metadata"] == {"status": "cancelled"}
         assert [part["type"] for part in answer["parts"]] == ["step-start", "text"]
@@ -55,12 +55,13 @@ async def test_cancel_all_stops_every_running_answer_like_a_stop(service: ChatSe
 
 async def test_a_running_tool_call_is_cancelled(service: ChatService):
     _, chat = await service.create_session(A, title="test")
-    _, chunks = await service.send(
+    sent = await service.send(
         A,
         chat.session_id,
         chat.id,
         [{"id": new_id(), "role": "user", "parts": [{"type": "text", "text": "x"}]}],
     )
+    chunks = sent.chunks
     seen = [chunk async for chunk in _until(chunks, "tool-input-available")]
     await service.cancel_all(GRACE)
     rest = [chunk async for chunk in chunks]
@@ -68,6 +69,7 @@ async def test_a_running_tool_call_is_cancelled(service: ChatService):
     assert rest == [
         {"type": "tool-output-error", "toolCallId": call_id, "errorText": "Cancelled"},
         {"type": "abort"},
+        {"type": "finish"},
     ]
 
 
@@ -82,7 +84,10 @@ async def test_an_answer_that_ignores_the_cancel_ends_with_an_error_chunk(servic
     chat, run_id = await generating(service, Fault.IGNORE_CANCEL)
     await asyncio.sleep(PACE * 5)
     await service.cancel_all(GRACE)
-    assert (await chunks_of(service, run_id))[-1] == {"type": "error", "errorText": SHUTTING_DOWN}
+    assert (await chunks_of(service, run_id))[-2:] == [
+        {"type": "error", "errorText": SHUTTING_DOWN},
+        {"type": "finish"},
+    ]
     run = await service.store.get_run(run_id)
     assert run is not None and run.status is RunStatus.CANCELLED
     _, [answer] = await service.session_chat(A, chat.session_id, chat.id)
@@ -92,14 +97,14 @@ async def test_an_answer_that_ignores_the_cancel_ends_with_an_error_chunk(servic
 async def test_an_answer_whose_stop_fails_is_still_ended(service: ChatService):
     _, run_id = await generating(service, Fault.CANCEL_FAILS)
     await service.cancel_all(GRACE)
-    assert (await chunks_of(service, run_id))[-1] == {"type": "abort"}
+    assert (await chunks_of(service, run_id))[-2:] == [{"type": "abort"}, {"type": "finish"}]
 
 
 async def test_an_answer_started_after_cancel_all_is_stopped_at_once(service: ChatService):
     assert await service.cancel_all(GRACE) == 0
     _, run_id = await generating(service)
     chunks = await asyncio.wait_for(chunks_of(service, run_id), 1)
-    assert chunks[-1] == {"type": "abort"}
+    assert chunks[-2:] == [{"type": "abort"}, {"type": "finish"}]
 
 
 class SwallowingStore(MemoryStore):

@@ -11,7 +11,17 @@ import json
 from typing import Any
 
 from mock_server.domain.answers import answer_json, stored_answer
-from mock_server.domain.models import Account, Chat, Chunk, Fault, Message, Run, RunStatus, Session
+from mock_server.domain.models import (
+    DEFAULT_MODEL_ID,
+    Account,
+    Chat,
+    Chunk,
+    Fault,
+    Message,
+    Run,
+    RunStatus,
+    Session,
+)
 
 
 def dumps(value: Any) -> str:
@@ -19,12 +29,12 @@ def dumps(value: Any) -> str:
 
 
 def account_text(account: Account) -> str:
-    return dumps({"id": account.id, "api_keys": list(account.api_keys)})
+    return dumps({"id": account.id, "api_keys": list(account.api_keys), "acts_for": list(account.acts_for)})
 
 
 def account_of(text: str) -> Account:
     data = json.loads(text)
-    return Account(id=data["id"], api_keys=tuple(data["api_keys"]))
+    return Account(id=data["id"], api_keys=tuple(data["api_keys"]), acts_for=tuple(data.get("acts_for", ())))
 
 
 def session_text(session: Session) -> str:
@@ -80,6 +90,7 @@ def run_text(run: Run) -> str:
             "message_id": run.message_id,
             "answer": answer_json(run.answer),
             "fault": run.fault.value if run.fault else None,
+            "model_id": run.model_id,
         }
     )
 
@@ -93,6 +104,7 @@ def run_of(text: str, status: str) -> Run:
         answer=stored_answer(data["answer"]),
         fault=Fault(data["fault"]) if data["fault"] else None,
         status=RunStatus(status),
+        model_id=data.get("model_id", DEFAULT_MODEL_ID),
     )
 
 

@@ -113,14 +113,16 @@ $("send").addEventListener("click", async () => {
     await readStream(response, (chunk) => {
       const part = builder.apply(chunk);
       if (part) view.render(part);
-      if (chunk.type === "abort") outcome = "stopped";
-      else if (chunk.type === "finish") outcome = "finished";
-      else if (chunk.type === "error") outcome = `error: ${chunk.errorText}`;
+      // A stopped or failed answer still ends with `finish`, as the service's does: the first
+      // terminal chunk says how the answer ended.
+      if (chunk.type === "abort" && outcome === "ended") outcome = "stopped";
+      else if (chunk.type === "error" && outcome === "ended") outcome = `error: ${chunk.errorText}`;
+      else if (chunk.type === "finish" && outcome === "ended") outcome = "finished";
     });
   } catch (error) {
     outcome = `error: ${error}`; // the connection broke
   }
-  // The stream ended: after an `abort` chunk when Stop stopped it.
+  // The stream ended: after `abort` and `finish` when Stop stopped it.
   view.end();
   // As the AI SDK's useChat does, the answer (finished or cut short) joins the conversation.
   if (builder.hasContent()) state.messages.push(builder.message);
