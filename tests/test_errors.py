@@ -51,7 +51,7 @@ async def test_wrong_method_is_405_with_allow(api: RecoupClient, method: str, pa
 
 async def test_wrong_content_type_is_415(api: RecoupClient):
     response = await api.http.post(
-        "/api/sessions", content=b"<title/>", headers={**api.auth_headers(), "content-type": "application/xml"}
+        "/api/sessions", content=b"<t/>", headers={**api.auth_headers(), "content-type": "application/xml"}
     )
     assert_error_body(response, 415)
 
