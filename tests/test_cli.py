@@ -12,7 +12,10 @@ import time
 import httpx
 import pytest
 
+from mock_server import flags
 from mock_server.cli import build_parser
+from mock_server.config import Config
+from mock_server.http.runtime import Runtime
 
 SERVE_FLAGS = (
     "--host",
@@ -57,9 +60,18 @@ def test_environment_variables_set_the_defaults(monkeypatch: pytest.MonkeyPatch)
     assert build_parser().parse_args(["serve", "--port", "6000"]).port == 6000
 
 
+def test_on_disconnect_continue_keeps_a_left_answer_generating(monkeypatch: pytest.MonkeyPatch):
+    settings = flags.settings_of(build_parser().parse_args(["serve", "--on-disconnect", "continue"]))
+    assert Runtime(Config(**settings), {"accounts": []}).service.cancel_dropped is False
+    assert Runtime(Config(), {"accounts": []}).service.cancel_dropped is True, "cancel by default"
+    monkeypatch.setenv("RECOUP_MOCK_ON_DISCONNECT", "continue")
+    assert build_parser().parse_args(["serve"]).on_disconnect == "continue"
+
+
 @pytest.mark.parametrize(
     "argv",
     [
+        ["--on-disconnect", "pause"],
         ["--port", "http"],
         ["--tokens-per-second", "-1"],
         ["--first-token-delay", "nan"],

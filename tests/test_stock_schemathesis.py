@@ -12,6 +12,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+import pytest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.config import Config
@@ -53,7 +54,12 @@ async def schemathesis(tmp_path: Path, url: str, key: str) -> tuple[int, str]:
         stderr=asyncio.subprocess.STDOUT,
         cwd=tmp_path,
     )
-    output, _ = await asyncio.wait_for(run.communicate(), RUN_TIMEOUT)
+    try:
+        output, _ = await asyncio.wait_for(run.communicate(), RUN_TIMEOUT)
+    except TimeoutError:
+        run.kill()
+        output, _ = await run.communicate()
+        pytest.fail(f"schemathesis did not end within {RUN_TIMEOUT} s:\n{output.decode()}")
     assert run.returncode is not None
     return run.returncode, output.decode()
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from contract_tests.client import ChatRef, RecoupClient
+from mock_server.http.app import create_app
+from tests.conftest import KEY_A, KEY_B, TEST_CONFIG, TEST_SEED, asgi_client
 
 UNKNOWN_CHAT = "0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42"
 
@@ -125,3 +128,34 @@ async def test_body_that_is_not_utf8_is_400_not_500(api: RecoupClient):
         "POST", "/api/sessions", content=b'{"title": "\xf8"}', headers={"content-type": "application/json"}
     )
     assert_error(response, 400, "Request body must be UTF-8 encoded JSON")
+
+
+ORG_SEED = {
+    "accounts": [
+        {"id": "label", "api_keys": ["label-key"], "acts_for": ["artist-a"]},
+        *TEST_SEED["accounts"],
+    ]
+}
+
+
+@pytest.mark.parametrize("route", ["stop", "stream"])
+async def test_an_account_id_the_key_may_not_act_for_is_403_and_one_it_may_act_for_is_the_owner(
+    route: str,
+):
+    app = create_app(TEST_CONFIG, ORG_SEED)
+    await app.runtime.start()
+    try:
+        owner = asgi_client(app, KEY_A)
+        chat = await owner.create_chat()
+        method = "POST" if route == "stop" else "GET"
+        path = f"/api/chat/{chat.chat_id}/{route}"
+        # artist-b's key may not act for artist-a; the label's key may, and then owns the chat.
+        other = await asgi_client(app, KEY_B).request(method, f"{path}?account_id=artist-a")
+        assert other.status_code == 403
+        assert other.json() == {"status": "error", "error": "Access denied to specified account_id"}
+        label = asgi_client(app, "label-key")
+        assert (await label.request(method, path)).status_code == 403, "without account_id: not its chat"
+        acting = await label.request(method, f"{path}?account_id=artist-a")
+        assert acting.status_code == (200 if route == "stop" else 204)
+    finally:
+        await app.runtime.close()

@@ -14,7 +14,6 @@ them the module is skipped, unless `RECOUP_MOCK_REQUIRE_TRANSPORT` is set (as CI
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -79,12 +78,11 @@ def pair(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@contextlib.contextmanager
-def new_chat(http: httpx.Client) -> Iterator[dict[str, str]]:
+def new_chat(http: httpx.Client) -> dict[str, str]:
     response = http.post("/api/sessions", json={})
     assert response.status_code == 200, response.text
     body = response.json()
-    yield {"sessionId": body["session"]["id"], "chatId": body["chat"]["id"]}
+    return {"sessionId": body["session"]["id"], "chatId": body["chat"]["id"]}
 
 
 def run(pair: str, served: Served, scenario: str, chat: dict[str, str]) -> dict[str, Any]:
@@ -147,8 +145,8 @@ def assert_saved_as_assembled(saved: dict[str, Any], assembled: dict[str, Any]) 
 
 
 def test_a_whole_answer_arrives_in_one_request(pair: str, served: Served, http: httpx.Client):
-    with new_chat(http) as chat:
-        result = run(pair, served, "send", chat)
+    chat = new_chat(http)
+    result = run(pair, served, "send", chat)
     assert_clean(result)
     assert result["requests"] == [{"method": "POST", "path": "/api/chat", "status": 200}]
     assert types(result["message"]) == ["step-start", "reasoning", "tool-search_web", "step-start", "text"]
@@ -158,8 +156,8 @@ def test_a_whole_answer_arrives_in_one_request(pair: str, served: Served, http: 
 
 
 def test_stop_ends_the_answer_without_an_error_or_a_reconnect(pair: str, served: Served, http: httpx.Client):
-    with new_chat(http) as chat:
-        result = run(pair, served, "stop", chat)
+    chat = new_chat(http)
+    result = run(pair, served, "stop", chat)
     assert result["stop"] == {"status": 200, "body": {"success": True, "stopped": True}}
     assert_clean(result)
     # The stopped stream ends with `finish`, so the transport does not come back for more.
@@ -174,8 +172,8 @@ def test_stop_ends_the_answer_without_an_error_or_a_reconnect(pair: str, served:
 def test_a_second_send_while_an_answer_runs_follows_that_answer(
     pair: str, served: Served, http: httpx.Client
 ):
-    with new_chat(http) as chat:
-        result = run(pair, served, "second", chat)
+    chat = new_chat(http)
+    result = run(pair, served, "second", chat)
     assert_clean(result)
     assert result["second"] is not None, "the answer ended before the second send"
     assert [r["status"] for r in result["requests"]] == [200, 200]
@@ -209,9 +207,9 @@ def start_dropping_answer(http: httpx.Client, chat: dict[str, str]) -> None:
 def test_a_drop_stream_answer_is_assembled_whole_from_its_reconnects(
     pair: str, served: Served, http: httpx.Client, scenario: str
 ):
-    with new_chat(http) as chat:
-        start_dropping_answer(http, chat)
-        result = run(pair, served, scenario, chat)
+    chat = new_chat(http)
+    start_dropping_answer(http, chat)
+    result = run(pair, served, scenario, chat)
     assert_clean(result)
     reconnects = [r for r in result["requests"] if r["method"] == "GET"]
     assert len(reconnects) >= 2, result["requests"]
@@ -227,8 +225,8 @@ def test_a_drop_stream_answer_is_assembled_whole_from_its_reconnects(
 def test_a_reloaded_page_with_nothing_to_resume_gets_a_quiet_204(
     pair: str, served: Served, http: httpx.Client
 ):
-    with new_chat(http) as chat:
-        result = run(pair, served, "resume", chat)
+    chat = new_chat(http)
+    result = run(pair, served, "resume", chat)
     assert_clean(result)
     path = f"/api/chat/{chat['chatId']}/stream?startIndex=0"
     assert result["requests"] == [{"method": "GET", "path": path, "status": 204}]

@@ -158,9 +158,6 @@ class OpenToolCalls:
         elif kind in ("tool-output-available", "tool-output-error", "tool-output-denied", "tool-input-error"):
             self._open.pop(chunk.get("toolCallId", ""), None)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._open))
-
     def closing(self) -> Iterator[tuple[Chunk, bool]]:
         """The chunks that cancel every open call, each with whether it belongs in the saved
         message: a call whose input never completed first gets `tool-input-available` with the

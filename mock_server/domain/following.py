@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from mock_server.domain import chunks as ui
 from mock_server.domain.errors import StoreUnavailable, StreamDropped
@@ -21,8 +22,12 @@ from mock_server.domain.generation import SHUTTING_DOWN
 from mock_server.domain.models import Chunk
 from mock_server.domain.store import ChatStore, RunForgotten
 
+log = logging.getLogger(__name__)
+
 STORE_LOST = "The mock lost its store while streaming; the answer cannot go on"
 """The `errorText` that ends a stream whose chunks can no longer be read."""
+CANCEL_GRACE = 2.0
+"""Seconds the service's close waits for the cancels its streams' readers left behind."""
 PAUSES_AFTER = frozenset({"start-step", "tool-input-available"})
 """The chunks a model's pause follows (its time to first token, a tool's run): where a
 `drop-stream` run's streams end, so the run is still going when its reader comes back."""
@@ -42,6 +47,11 @@ class Followers:
         """The server is shutting down: end every stream of a run generated elsewhere."""
         self._closing.set()
 
+    async def aclose(self) -> None:
+        """Wait for the cancels of runs whose readers left, so none outlives the store."""
+        if self._cancels:
+            await asyncio.wait(set(self._cancels), timeout=CANCEL_GRACE)
+
     async def follow(
         self, run_id: str, start: int = 0, *, cancel_on_drop: bool = False, drops: bool = False
     ) -> AsyncIterator[Chunk]:
@@ -56,17 +66,20 @@ class Followers:
             chunks = self._until_closing(chunks)
         ended = False
         try:
-            async for chunk in chunks:
-                yield chunk
-                if drops and chunk.get("type") in PAUSES_AFTER:
-                    ended = True
-                    raise StreamDropped()
+            async with contextlib.aclosing(chunks):
+                async for chunk in chunks:
+                    yield chunk
+                    if drops and chunk.get("type") in PAUSES_AFTER:
+                        ended = True
+                        raise StreamDropped()
             ended = True
         except StoreUnavailable:
             ended = True
             yield ui.error_chunk(STORE_LOST)
         finally:
-            if not ended and cancel_on_drop:
+            # A stream the server itself ends on shutdown was not left by its client: the run
+            # (perhaps another process's) is not cancelled for it.
+            if not ended and cancel_on_drop and not self._closing.is_set():
                 self._cancel_soon(run_id)
 
     def _cancel_soon(self, run_id: str) -> None:
@@ -77,10 +90,14 @@ class Followers:
         task.add_done_callback(self._cancels.discard)
 
     async def _cancel(self, run_id: str) -> None:
-        with contextlib.suppress(StoreUnavailable, RunForgotten):
+        try:
             await self.store.request_cancel(run_id)
+        except (StoreUnavailable, RunForgotten):
+            pass  # nothing left to cancel, or the store is away: the run's lease ends it
+        except Exception:
+            log.exception("cancelling run %s after its reader left failed", run_id)
 
-    async def _until_closing(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+    async def _until_closing(self, chunks: AsyncGenerator[Chunk, None]) -> AsyncGenerator[Chunk, None]:
         closing = asyncio.ensure_future(self._closing.wait())
         step: asyncio.Future[Chunk] | None = None
         try:
@@ -102,3 +119,6 @@ class Followers:
             closing.cancel()
             if step is not None and not step.done():
                 step.cancel()  # the client went away while waiting for a chunk
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await step
+            await chunks.aclose()

@@ -29,6 +29,8 @@ BROKE_OFF = "The stream broke off"
 """The `errorText` of a run with the `break-stream` fault."""
 SHUTTING_DOWN = "The server is shutting down"
 """The `errorText` of a run that the server's shutdown had to end (it ignored the cancel)."""
+FAILED = "The mock failed to generate this answer"
+"""The `errorText` of an answer a fault in the mock itself ended (logged with its traceback)."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,10 @@ class Generations:
         except Exception:
             log.exception("generation %s failed", run.id)
             status = RunStatus.FAILED
+            # As the service's workflow body ends every exit: with `finish` (`runAgentWorkflow.ts`).
+            with contextlib.suppress(RunForgotten, StoreUnavailable):
+                await self.store.append_chunk(run.id, ui.error_chunk(FAILED))
+                await self.store.append_chunk(run.id, ui.FINISH)
         await self._finish_and_forget(run, emitted, status)
 
     async def _finish_and_forget(self, run: Run, emitted: list[Chunk], status: RunStatus) -> None:
@@ -249,6 +255,7 @@ class Generations:
             if _cancel_swallowed():
                 raise asyncio.CancelledError
             if index == break_at:
+                await self._close_open_calls(run, open_calls, emitted)
                 await self.store.append_chunk(run.id, ui.error_chunk(BROKE_OFF))
                 await self.store.append_chunk(run.id, ui.FINISH)
                 return RunStatus.FAILED
@@ -265,13 +272,20 @@ class Generations:
         """A stopped turn's end, as the service streams it: every open tool call cancelled (the
         stream watcher, `lib/chat/wrapWorkflowStreamWatcher.ts`), the model's `abort`, then the
         workflow body's `finish` (`app/lib/workflows/runAgentWorkflow.ts`)."""
+        await self._close_open_calls(run, open_calls, emitted)
+        await self.store.append_chunk(run.id, ui.ABORT)
+        await self.store.append_chunk(run.id, ui.FINISH)
+
+    async def _close_open_calls(self, run: Run, open_calls: ui.OpenToolCalls, emitted: list[Chunk]) -> None:
+        """Cancel every tool call still open, as the service's stream watcher does when a run ends
+        (`lib/chat/wrapWorkflowStreamWatcher.ts`). The watcher adds these chunks after its source
+        ends; the mock streams them before the answer's last chunks, so that `finish` stays last
+        for every client, the ones that stop reading there included."""
         for chunk, saved in open_calls.closing():
             if saved:
                 await self._send(run, chunk, emitted)
             else:
                 await self.store.append_chunk(run.id, chunk)
-        await self.store.append_chunk(run.id, ui.ABORT)
-        await self.store.append_chunk(run.id, ui.FINISH)
 
     async def _stopped_while_waiting(self, run: Run, delay: float) -> bool:
         if run.fault is Fault.IGNORE_CANCEL:

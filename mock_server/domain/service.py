@@ -49,7 +49,9 @@ from mock_server.domain.views import GenerationView, StatePage, generation_view,
 
 @dataclass(frozen=True)
 class Resumed:
-    """A running generation to replay: its id, how many chunks it had, and the chunks from start."""
+    """A running generation to replay: its id, the index of its last chunk so far (-1 before the
+    first), as `x-workflow-stream-tail-index` reports it (`WorkflowChatTransport` resumes at
+    `tailIndex + 1`), and the chunks from start."""
 
     run_id: str
     tail_index: int
@@ -275,13 +277,14 @@ class ChatService:
         run_id = chat.active_stream_id
         if run_id is None:
             return None
-        run = None if is_claim(run_id) else await self.store.get_run(run_id)
-        if run is None:
+        if is_claim(run_id):
             raise RunUnreadable()
-        if run.status.terminal:
+        run = await self.store.get_run(run_id)
+        # A run no longer kept (past `--run-retention`) has ended: the service's runs stay readable.
+        if run is None or run.status.terminal:
             await self.store.swap_active_stream(chat.id, run_id, None)
             return None
-        tail = await self.store.chunk_count(run_id)
+        tail = await self.store.chunk_count(run_id) - 1
         return Resumed(run_id, tail, self._follow(run, start_index))
 
     async def stop(self, account: Account, chat_id: str, account_id: str | None = None) -> bool:
@@ -335,6 +338,7 @@ class ChatService:
 
     async def close(self) -> None:
         await self.generations.close()
+        await self.followers.aclose()
 
     async def cancel_all(self, grace: float) -> int:
         """Shutting down: end every running answer as a stop does (see `Generations.cancel_all`),

@@ -277,6 +277,17 @@ async def test_resume_of_a_run_that_ended_in_the_slot_is_none_and_frees_the_chat
     assert await active_stream(service, chat) is None
 
 
+async def test_a_run_no_longer_kept_reads_as_ended_on_resume_and_send(service: ChatService):
+    # Past --run-retention the mock forgets a run; the service's runs stay readable, as ended.
+    chat = await new_chat(service)
+    assert await service.store.swap_active_stream(chat.id, None, "run_forgotten")
+    assert await service.resume(A, chat.id, 0) is None
+    assert await active_stream(service, chat) is None
+    assert await service.store.swap_active_stream(chat.id, None, "run_forgotten")
+    sent = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
+    assert sent.run_id != "run_forgotten" and not sent.resumed
+
+
 async def test_resume_of_a_chat_held_by_a_claim_cannot_read_the_run(service: ChatService):
     chat = await new_chat(service)
     assert await service.store.swap_active_stream(chat.id, None, new_claim())
@@ -317,7 +328,8 @@ async def test_leaving_the_stream_a_second_send_was_given_stops_nothing(service:
     again = await service.send(A, chat.session_id, chat.id, [user_message("again")])
     assert again.resumed
     await _read_and_leave(again.chunks, 3)
-    await asyncio.sleep(PACE * 5)
+    await service.followers.aclose()  # every cancel a reader left behind has been sent
+    assert not await service.store.wait_cancel_requested(again.run_id, 0)
     assert await active_stream(service, chat) == again.run_id
 
 
@@ -326,8 +338,21 @@ async def test_with_cancel_dropped_off_a_left_answer_goes_on(service: ChatServic
     chat = await new_chat(service)
     sent = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
     await _read_and_leave(sent.chunks, 3)
-    await asyncio.sleep(PACE * 5)
+    await service.followers.aclose()
+    assert not await service.store.wait_cancel_requested(sent.run_id, 0)
     assert await active_stream(service, chat) == sent.run_id
+
+
+async def test_a_stream_the_server_ends_on_shutdown_cancels_nothing(service: ChatService):
+    # Past the graceful part of a shutdown the server cancels the streams still open; their run
+    # (another process's, on a shared store) was not left by its client.
+    chat = await new_chat(service)
+    sent = await service.send(A, chat.session_id, chat.id, [user_message("hello")])
+    await anext(sent.chunks)
+    service.followers.close()
+    await _read_and_leave(sent.chunks, 1)
+    await service.followers.aclose()
+    assert not await service.store.wait_cancel_requested(sent.run_id, 0)
 
 
 async def test_each_stream_of_a_drop_stream_run_ends_after_a_pause_and_the_run_goes_on(
@@ -397,3 +422,20 @@ async def test_state_pages_through_sessions_and_lists_every_running_answer(servi
     last = await service.state(4, 2)
     assert sum(len(a.sessions) for a in last.accounts) == 1 and last.next_offset is None
     assert [r.generation.run.chat_id for r in last.running] == [chats[0].id], "running, whatever the page"
+
+
+async def test_a_break_inside_a_tool_call_cancels_the_call_before_the_error(service: ChatService):
+    chat = await new_chat(service)
+    # Its input streams in many deltas, so the break (half-way through the steps) lands among them.
+    answer = (ToolCall("lookup", {"query": "tour dates in the spring " * 8}, {"n": 1}),)
+    run = await service.generate(chat.id, answer, fault=Fault.BREAK_STREAM)
+    chunks = [chunk async for chunk in service.store.follow_chunks(run.id)]
+    assert [chunk["type"] for chunk in chunks[-4:]] == [
+        "tool-input-available",
+        "tool-output-error",
+        "error",
+        "finish",
+    ]
+    assert chunks[-4]["input"] == {} and chunks[-3]["errorText"] == "Cancelled"
+    [saved] = [m for m in await service.store.messages(chat.id) if m["role"] == "assistant"]
+    assert saved["parts"][-1]["state"] == "output-error"

@@ -36,7 +36,7 @@ async def collect(chunks: AsyncIterator[dict[str, object]]) -> list[dict[str, ob
 
 
 async def test_a_key_finds_its_account_and_an_unknown_key_none(store: ChatStore):
-    account = Account(id="a", api_keys=("k1", "k2"))
+    account = Account(id="a", api_keys=("k1", "k2"), acts_for=("b", "c"))
     await store.add_account(account)
     assert await store.account_for_key("k1") == account
     assert await store.account_for_key("k2") == account

@@ -7,7 +7,7 @@ several server processes share chats, with a stop in one process cancelling a ge
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Protocol
 
 from mock_server.domain.answers import Answer
@@ -87,7 +87,7 @@ class ChatStore(Protocol):
         ...
 
     async def chunk_count(self, run_id: str) -> int: ...
-    def follow_chunks(self, run_id: str, start: int = 0) -> AsyncIterator[Chunk]:
+    def follow_chunks(self, run_id: str, start: int = 0) -> AsyncGenerator[Chunk, None]:
         """Chunks from index `start` on, waiting for new ones until the run has finished."""
         ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -176,7 +176,7 @@ class MemoryStore:
         state = self._runs.get(run_id)
         return len(state.chunks) if state else 0
 
-    async def follow_chunks(self, run_id: str, start: int = 0) -> AsyncIterator[Chunk]:
+    async def follow_chunks(self, run_id: str, start: int = 0) -> AsyncGenerator[Chunk, None]:
         state = self._runs[run_id]
         index = start
         while True:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 from mock_server.domain.answers import Answer, answer_json, stored_answer
@@ -170,7 +170,7 @@ class RedisStore:
         count = await self._call("HGET", self._key("run", run_id), "chunks")
         return int(count) if count else 0
 
-    async def follow_chunks(self, run_id: str, start: int = 0) -> AsyncIterator[Chunk]:
+    async def follow_chunks(self, run_id: str, start: int = 0) -> AsyncGenerator[Chunk, None]:
         stream = self._key("chunks", run_id)
         after = f"0-{min(start, MAX_INDEX)}"  # a stream id's sequence is 64 bits
         block: int | None = round(POLL * 1000)
