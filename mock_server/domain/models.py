@@ -100,6 +100,10 @@ class Account:
         return account_id == self.id or account_id in self.acts_for
 
 
+SESSION_STATUSES = ("running", "completed", "failed", "archived")
+"""A session's `status` (`lib/sessions/validatePatchSessionBody.ts`); a new one is `running`."""
+
+
 @dataclass(frozen=True)
 class Session:
     id: str
@@ -109,6 +113,22 @@ class Session:
     artist_id: str | None = None
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
+    status: str = "running"
+    lines_added: int | None = None
+    lines_removed: int | None = None
+    lifecycle_state: str | None = "provisioning"
+    """As the service inserts a session (`lib/sessions/buildSessionInsertRow.ts`); `archived`
+    while archived (`lib/sessions/lifecycleStatePatches.ts`)."""
+
+
+class ChatRemoval(enum.Enum):
+    """What `ChatStore.remove_chat` did."""
+
+    REMOVED = "removed"
+    MISSING = "missing"
+    """No such chat in that session."""
+    ONLY_CHAT = "only-chat"
+    """The session's only chat, which is kept."""
 
 
 @dataclass(frozen=True)

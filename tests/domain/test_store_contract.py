@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from mock_server.domain.answers import text_only
-from mock_server.domain.models import Account, Chat, Run, RunStatus, Session, new_id
+from mock_server.domain.models import Account, Chat, ChatRemoval, Run, RunStatus, Session, new_id
 from mock_server.domain.store import ChatStore
 
 RACERS = 50
@@ -93,6 +94,73 @@ async def test_messages_keep_their_order_and_an_answer_stamps_the_chat(store: Ch
     await store.append_message(chat.id, answer)
     assert await store.messages(chat.id) == [question, answer]
     assert (await store.get_chat(chat.id)).last_assistant_message_at is not None
+
+
+async def test_a_stored_session_keeps_its_status_and_counts(store: ChatStore):
+    session = Session(id=new_id(), account_id="acct", title="s", status="archived", lines_added=3)
+    await store.add_session(replace(session, lifecycle_state="archived"))
+    assert await store.get_session(session.id) == replace(session, lifecycle_state="archived")
+
+
+async def test_a_chat_update_changes_only_the_fields_given_and_stamps_it(store: ChatStore):
+    chat = await a_chat(store)
+    assert await store.swap_active_stream(chat.id, None, "run_1")
+    held = await store.get_chat(chat.id)
+    renamed = await store.update_chat(chat.id, title="Tour plans")
+    assert renamed is not None
+    assert (renamed.title, renamed.model_id, renamed.active_stream_id) == (
+        "Tour plans",
+        chat.model_id,
+        "run_1",
+    )
+    assert renamed.updated_at >= held.updated_at
+    remodelled = await store.update_chat(chat.id, model_id="other-model")
+    assert (remodelled.title, remodelled.model_id) == ("Tour plans", "other-model")
+    assert await store.get_chat(chat.id) == remodelled
+    assert await store.chats(chat.session_id) == [remodelled]
+    assert await store.update_chat(new_id(), title="x") is None
+
+
+async def test_a_chat_is_removed_with_its_messages_but_never_a_sessions_last(store: ChatStore):
+    first = await a_chat(store)
+    second = await store.add_chat(Chat(id=new_id(), session_id=first.session_id))
+    await store.append_message(second.id, {"id": "m1", "role": "user", "parts": []})
+    await store.mark_read(second.id, "acct", "2026-01-01T00:00:00.000Z")
+    assert await store.remove_chat(new_id(), second.id) is ChatRemoval.MISSING, "not that session's"
+    assert await store.remove_chat(first.session_id, second.id) is ChatRemoval.REMOVED
+    assert await store.get_chat(second.id) is None
+    assert await store.messages(second.id) == []
+    assert await store.read_marks("acct", [second.id]) == {}
+    assert await store.chats(first.session_id) == [first]
+    assert await store.chat_count() == 1
+    assert await store.remove_chat(first.session_id, second.id) is ChatRemoval.MISSING
+    assert await store.remove_chat(first.session_id, first.id) is ChatRemoval.ONLY_CHAT
+    assert await store.get_chat(first.id) == first
+
+
+async def test_concurrent_removals_across_processes_leave_a_session_one_chat(
+    store_pair: tuple[ChatStore, ChatStore],
+):
+    one, two = store_pair
+    first = await a_chat(one)
+    chats = [first, *[await one.add_chat(Chat(id=new_id(), session_id=first.session_id)) for _ in range(9)]]
+    outcomes = await asyncio.gather(
+        *[(one if i % 2 else two).remove_chat(first.session_id, c.id) for i, c in enumerate(chats)]
+    )
+    assert outcomes.count(ChatRemoval.REMOVED) == 9
+    assert outcomes.count(ChatRemoval.ONLY_CHAT) == 1
+    assert len(await one.chats(first.session_id)) == 1
+
+
+async def test_read_marks_are_per_account_and_only_for_stored_chats(store: ChatStore):
+    chat = await a_chat(store)
+    other = await a_chat(store)
+    assert await store.read_marks("acct", [chat.id, other.id]) == {}
+    assert await store.mark_read(chat.id, "acct", "2026-01-01T00:00:00.000Z")
+    assert await store.mark_read(chat.id, "acct", "2026-01-02T00:00:00.000Z")
+    assert await store.read_marks("acct", [chat.id, other.id]) == {chat.id: "2026-01-02T00:00:00.000Z"}
+    assert await store.read_marks("someone-else", [chat.id]) == {}
+    assert not await store.mark_read(new_id(), "acct", "2026-01-01T00:00:00.000Z")
 
 
 async def test_a_caller_cannot_change_stored_messages(store: ChatStore):

@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Sequence
 from typing import Any, Protocol
 
 from mock_server.domain.answers import Answer
-from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session
+from mock_server.domain.models import Account, Chat, ChatRemoval, Chunk, Message, Run, RunStatus, Session
 
 
 class RunForgotten(LookupError):
@@ -59,6 +59,27 @@ class ChatStore(Protocol):
         ...
 
     async def chats(self, session_id: str) -> list[Chat]: ...
+    async def update_chat(
+        self, chat_id: str, *, title: str | None = None, model_id: str | None = None
+    ) -> Chat | None:
+        """Set the chat's title and model (those given) and stamp its `updated_at`, leaving every
+        other field as it is; the chat as stored now, or None when it is not stored."""
+        ...
+
+    async def remove_chat(self, session_id: str, chat_id: str) -> ChatRemoval:
+        """Forget the chat with its messages and read marks, unless it is not that session's or is
+        its only chat: the count and the removal are one step, so two concurrent removals of a
+        session's last two chats leave one."""
+        ...
+
+    async def mark_read(self, chat_id: str, account_id: str, at: str) -> bool:
+        """Record that `account_id` has read the chat up to `at`; False when it is not stored."""
+        ...
+
+    async def read_marks(self, account_id: str, chat_ids: Sequence[str]) -> dict[str, str]:
+        """When `account_id` last read each of these chats (only those it has read)."""
+        ...
+
     async def append_message(self, chat_id: str, message: Message, keep_last: int = 0) -> None:
         """Add `message` to the chat's history, then keep only its last `keep_last` (0: all); a chat
         that is no longer stored stays so."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mock_server.domain.answers import Answer
-from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session, now
+from mock_server.domain.models import Account, Chat, ChatRemoval, Chunk, Message, Run, RunStatus, Session, now
 from mock_server.domain.store.base import RunForgotten
 from mock_server.domain.store.waiting import event_within
 
@@ -59,6 +59,8 @@ class MemoryStore:
         self._sessions_of: dict[str, list[str]] = {}
         self._chats_of: dict[str, list[str]] = {}
         self._messages: dict[str, list[Message]] = {}
+        self._reads: dict[str, dict[str, str]] = {}
+        """Per chat, when each account last read it."""
         self._runs: dict[str, _RunState] = {}
         self._leases: dict[str, float] = {}
         """Running runs' lease ends, on the monotonic clock."""
@@ -107,13 +109,46 @@ class MemoryStore:
     async def evict_idle_chat(self) -> str | None:
         for chat in self._chats.values():
             if chat.active_stream_id is None:
-                del self._chats[chat.id]
-                self._chats_of[chat.session_id].remove(chat.id)
-                self._messages.pop(chat.id, None)
+                self._forget_chat(chat)
                 if not self._chats_of[chat.session_id]:
                     self._forget_session(chat.session_id)
                 return chat.id
         return None
+
+    def _forget_chat(self, chat: Chat) -> None:
+        del self._chats[chat.id]
+        self._chats_of[chat.session_id].remove(chat.id)
+        self._messages.pop(chat.id, None)
+        self._reads.pop(chat.id, None)
+
+    async def update_chat(
+        self, chat_id: str, *, title: str | None = None, model_id: str | None = None
+    ) -> Chat | None:
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            return None
+        chat = replace(chat, title=title or chat.title, model_id=model_id or chat.model_id, updated_at=now())
+        self._chats[chat_id] = chat
+        return chat
+
+    async def remove_chat(self, session_id: str, chat_id: str) -> ChatRemoval:
+        chat = self._chats.get(chat_id)
+        if chat is None or chat.session_id != session_id:
+            return ChatRemoval.MISSING
+        if len(self._chats_of[session_id]) <= 1:
+            return ChatRemoval.ONLY_CHAT
+        self._forget_chat(chat)
+        return ChatRemoval.REMOVED
+
+    async def mark_read(self, chat_id: str, account_id: str, at: str) -> bool:
+        if chat_id not in self._chats:
+            return False
+        self._reads.setdefault(chat_id, {})[account_id] = at
+        return True
+
+    async def read_marks(self, account_id: str, chat_ids: Sequence[str]) -> dict[str, str]:
+        marks = {chat_id: self._reads.get(chat_id, {}).get(account_id) for chat_id in chat_ids}
+        return {chat_id: at for chat_id, at in marks.items() if at is not None}
 
     async def get_chat(self, chat_id: str) -> Chat | None:
         return self._chats.get(chat_id)

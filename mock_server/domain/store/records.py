@@ -47,6 +47,10 @@ def session_text(session: Session) -> str:
             "artist_id": session.artist_id,
             "created_at": session.created_at,
             "updated_at": session.updated_at,
+            "status": session.status,
+            "lines_added": session.lines_added,
+            "lines_removed": session.lines_removed,
+            "lifecycle_state": session.lifecycle_state,
         }
     )
 

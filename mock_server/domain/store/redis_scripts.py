@@ -23,10 +23,13 @@ __all__ = [
     "EVICT_IDLE_CHAT",
     "FINISH_RUN",
     "LAPSED_RUNS",
+    "MARK_READ",
+    "REMOVE_CHAT",
     "RENEW_LEASES",
     "REQUEST_CANCEL",
     "SWAP_ACTIVE_STREAM",
     "TAKE_OVER",
+    "UPDATE_CHAT",
 ]
 
 _NOW_MS = """
@@ -94,7 +97,7 @@ for start = 0, total - 1, 100 do
     local fields = redis.call('HMGET', key, 'active', 'session')
     if not fields[1] or fields[1] == '' then
       local session = fields[2]
-      redis.call('DEL', key, p .. 'messages:' .. id)
+      redis.call('DEL', key, p .. 'messages:' .. id, p .. 'reads:' .. id)
       redis.call('ZREM', p .. 'chat-order', id)
       if session then
         redis.call('LREM', p .. 'chats-of:' .. session, 0, id)
@@ -122,6 +125,36 @@ local keep = tonumber(ARGV[4])
 if keep > 0 then redis.call('LTRIM', messages, -keep, -1) end
 redis.call('HSET', key, 'updated', ARGV[5])
 if ARGV[6] == '1' then redis.call('HSET', key, 'last', ARGV[5]) end
+return 1
+"""
+
+# A chat's title and model, once changed, are fields beside its record (which keeps the first ones).
+UPDATE_CHAT = """
+local p, id = ARGV[1], ARGV[2]
+local key = p .. 'chat:' .. id
+if redis.call('EXISTS', key) == 0 then return false end
+if ARGV[3] ~= '' then redis.call('HSET', key, 'title', ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('HSET', key, 'model', ARGV[4]) end
+redis.call('HSET', key, 'updated', ARGV[5])
+return redis.call('HGETALL', key)
+"""
+
+# The session's count of chats and the removal in one step: a session keeps at least one chat.
+REMOVE_CHAT = """
+local p, session, id = ARGV[1], ARGV[2], ARGV[3]
+local key = p .. 'chat:' .. id
+if redis.call('HGET', key, 'session') ~= session then return 'missing' end
+if redis.call('LLEN', p .. 'chats-of:' .. session) <= 1 then return 'only-chat' end
+redis.call('DEL', key, p .. 'messages:' .. id, p .. 'reads:' .. id)
+redis.call('ZREM', p .. 'chat-order', id)
+redis.call('LREM', p .. 'chats-of:' .. session, 0, id)
+return 'removed'
+"""
+
+MARK_READ = """
+local p, id = ARGV[1], ARGV[2]
+if redis.call('EXISTS', p .. 'chat:' .. id) == 0 then return 0 end
+redis.call('HSET', p .. 'reads:' .. id, ARGV[3], ARGV[4])
 return 1
 """
 

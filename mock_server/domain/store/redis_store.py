@@ -18,10 +18,11 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from dataclasses import replace
 from typing import Any
 
 from mock_server.domain.answers import Answer, answer_json, stored_answer
-from mock_server.domain.models import Account, Chat, Chunk, Message, Run, RunStatus, Session, now
+from mock_server.domain.models import Account, Chat, ChatRemoval, Chunk, Message, Run, RunStatus, Session, now
 from mock_server.domain.store import records
 from mock_server.domain.store.base import RunForgotten, RunTaken
 from mock_server.domain.store.redis_link import RedisLink, store_errors
@@ -123,7 +124,32 @@ class RedisStore:
     def _chat(fields: dict[str, str]) -> Chat | None:
         if not fields:
             return None
-        return records.chat_of(fields["record"], fields["active"], fields["updated"], fields["last"])
+        chat = records.chat_of(fields["record"], fields["active"], fields["updated"], fields["last"])
+        if "title" in fields or "model" in fields:
+            chat = replace(
+                chat, title=fields.get("title", chat.title), model_id=fields.get("model", chat.model_id)
+            )
+        return chat
+
+    async def update_chat(
+        self, chat_id: str, *, title: str | None = None, model_id: str | None = None
+    ) -> Chat | None:
+        found = await self._run("UPDATE_CHAT", chat_id, title or "", model_id or "", now())
+        return self._chat(dict(zip(found[::2], found[1::2], strict=True))) if found else None
+
+    async def remove_chat(self, session_id: str, chat_id: str) -> ChatRemoval:
+        return ChatRemoval(await self._run("REMOVE_CHAT", session_id, chat_id))
+
+    async def mark_read(self, chat_id: str, account_id: str, at: str) -> bool:
+        return bool(await self._run("MARK_READ", chat_id, account_id, at))
+
+    async def read_marks(self, account_id: str, chat_ids: Sequence[str]) -> dict[str, str]:
+        with store_errors():
+            async with self._link.redis.pipeline(transaction=False) as pipe:
+                for chat_id in chat_ids:
+                    pipe.hget(self._key("reads", chat_id), account_id)
+                found = await pipe.execute()
+        return {chat_id: at for chat_id, at in zip(chat_ids, found, strict=True) if at is not None}
 
     async def chats(self, session_id: str) -> list[Chat]:
         ids = await self._call("LRANGE", self._key("chats-of", session_id), 0, -1)
