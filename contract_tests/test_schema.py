@@ -27,9 +27,9 @@ from contract_tests.suite import Suite, current
 from contract_tests.violations import Violation, ViolationError
 
 # Operations that start a generation (skipped, and reported, with --no-generation).
-GENERATING_OPERATIONS = ("sendChatMessage",)
+GENERATING_OPERATIONS = ("sendChatMessage", "startChatRun")
 # Statuses a valid request with valid credentials may get: never 400, 401 or a server error.
-_ACCEPTED = ("200", "201", "204", "403", "404", "409")
+_ACCEPTED = ("200", "201", "202", "204", "403", "404", "409")
 
 
 def _operations_config(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -40,8 +40,15 @@ def _operations_config(document: dict[str, Any]) -> list[dict[str, Any]]:
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             accepted = [code for code in operation["responses"] if code in _ACCEPTED]
+            # By operation id where there is one: a path filter also matches the paths below it
+            # (`/api/chat/runs` under `/api/chat`), and the configs of every match are merged.
             found.append(
                 {
+                    "include-operation-id": operation["operationId"],
+                    "checks": {"positive_data_acceptance": {"expected-statuses": accepted}},
+                }
+                if "operationId" in operation
+                else {
                     "include-path": path,
                     "include-method": method.upper(),
                     "checks": {"positive_data_acceptance": {"expected-statuses": accepted}},

@@ -227,7 +227,7 @@ async def test_reading_a_large_state_does_not_stall_other_requests(
     service = app.runtime.service
     account = await service.authenticate(KEY_A)
     for _ in range(3000):
-        await service.create_session(account)
+        await service.sessions.create_session(account)
     chat = await api.create_chat("answered meanwhile")
     order: list[str] = []
 

@@ -76,8 +76,8 @@ async def test_a_parameter_gets_one_draft4_validator(api: RecoupClient, chat: Ch
 @pytest.mark.parametrize(
     ("content_type", "status", "title"),
     [
-        # Not JSON to Connexion (it compares the type case-sensitively): the bytes, read as no fields.
-        ("Application/JSON", 200, "New session"),
+        # JSON in any case (Connexion compares the type as written; the mock relabels it).
+        ("Application/JSON", 200, "odd"),
         # JSON in another encoding, which Starlette detects.
         ("application/json;charset=utf-16", 200, "odd"),
         # A parameter holding "/" defeats Connexion's JSON test: a clear 400, not a 500.

@@ -39,6 +39,9 @@ from tests.alignment.operations import OPERATION, WITH_INPUT
 from tests.alignment.schemathesis_cases import SCHEMAS, wire_of
 from tests.alignment.wire import Wire
 
+ACCEPTS_ANY_INPUT = {"getChatRun"}
+"""Operations whose every input is valid (a run id is any text): nothing for a verdict to refuse."""
+
 
 @pytest.fixture
 def runner() -> Iterator[asyncio.Runner]:
@@ -57,7 +60,10 @@ def test_connexion_and_the_31_schema_agree_on_requests_made_keyword_by_keyword(o
         verdicts.append(all(contract_verdict(op, wire).values()))
         if problem := disagreement(runner, op, wire):
             failures.append(problem)
-    assert verdicts.count(True) >= 1 and verdicts.count(False) >= 10, "the requests made test too little"
+    refusable = op.operation_id not in ACCEPTS_ANY_INPUT
+    assert verdicts.count(True) >= 1 and (verdicts.count(False) >= 10 or not refusable), (
+        "the requests made test too little"
+    )
     assert not failures, f"{len(failures)} of {len(verdicts)} disagree:\n" + "\n".join(failures[:10])
 
 

@@ -18,7 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from mock_server.domain.errors import ChatNotFound, Forbidden
 from mock_server.domain.models import Account, Chat, Chunk, is_claim, is_uuid, new_claim
 from mock_server.domain.models import Message as UIMessage
-from mock_server.domain.service import ChatService, Resumed, Sent, require_uuid
+from mock_server.domain.service import ChatService, Resumed, Sent
+from mock_server.domain.sessions import require_uuid
 
 # Chat services
 

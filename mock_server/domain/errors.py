@@ -74,6 +74,35 @@ class SessionNotFound(NotFound):
     message = "Session not found"
 
 
+class BadRequest(DomainError):
+    """A request the service refuses with a 400 whose body has no `missing_fields`."""
+
+    message = "Bad request"
+
+
+class LastChatOfSession(BadRequest):
+    message = "Cannot delete the only chat in a session"
+
+
+class BlankField(BadRequest):
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} cannot be empty")
+
+
+class PromptOrMessages(BadRequest):
+    message = "Exactly one of prompt or messages must be provided"
+
+
+class OrganizationAccessDenied(Forbidden):
+    """`organizationId` names an organization the caller may not act for."""
+
+    message = "Access denied to specified organization_id"
+
+
+class RunNotFound(NotFound):
+    message = "Run not found"
+
+
 class Conflict(DomainError):
     message = "Conflict"
 

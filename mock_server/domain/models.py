@@ -39,6 +39,19 @@ def is_claim(stream_id: str) -> bool:
     return stream_id.startswith(PENDING_PREFIX)
 
 
+_JS_WHITESPACE = "\ufeff"
+"""What JavaScript's `String.prototype.trim` removes beyond Python's `str.strip` (U+FEFF)."""
+
+
+def js_trim(text: str) -> str:
+    """`text.trim()` as the service's JavaScript reads it."""
+    while True:
+        trimmed = text.strip().strip(_JS_WHITESPACE)
+        if trimmed == text:
+            return text
+        text = trimmed
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 

@@ -16,13 +16,10 @@ from mock_server.domain.errors import (
     AccountAccessDenied,
     ChatBusy,
     ChatNotFound,
-    Conflict,
     Forbidden,
     InvalidInput,
     InvalidUUID,
     RunUnreadable,
-    SessionNotFound,
-    TooManyChats,
     TooManyGenerations,
     UnknownCredentials,
 )
@@ -39,10 +36,9 @@ from mock_server.domain.models import (
     Session,
     is_claim,
     is_strict_uuid,
-    is_uuid,
     new_claim,
-    new_id,
 )
+from mock_server.domain.sessions import Sessions, require_uuid
 from mock_server.domain.store import ChatStore
 from mock_server.domain.views import GenerationView, StatePage, generation_view, state_page
 
@@ -60,11 +56,6 @@ class Resumed:
 
 UNTIL_STOPPED = "This answer keeps streaming until someone presses Stop."
 """What a generation started without an answer says, over and over."""
-
-
-def require_uuid(value: str, field: str) -> None:
-    if not is_uuid(value):
-        raise InvalidUUID(field)
 
 
 @dataclass(frozen=True)
@@ -97,8 +88,8 @@ class ChatService:
         self.cancel_dropped = cancel_dropped
         """Whether a client that leaves a stream before its end cancels the run, as the service's
         stream watcher does (`lib/chat/wrapWorkflowStreamWatcher.ts`); off, the run goes on."""
-        self.max_chats = max_chats
-        """How many chats may be stored (0: no bound); the oldest idle chat makes room for a new one."""
+        self.sessions = Sessions(store, max_chats=max_chats)
+        """Sessions and chats themselves; this service is their answers."""
         self.max_messages = max_messages
         """Messages kept per chat, the latest (0: all); the answers' messages keep the same bound."""
         self.followers = Followers(store, generations.is_local)
@@ -114,15 +105,6 @@ class ChatService:
         if account is None:
             raise UnknownCredentials()
         return account
-
-    async def owned_session(self, account: Account, session_id: str) -> Session:
-        require_uuid(session_id, "sessionId")
-        session = await self.store.get_session(session_id)
-        if session is None:
-            raise SessionNotFound()
-        if session.account_id != account.id:
-            raise Forbidden()
-        return session
 
     async def owned_chat(self, account: Account, chat_id: str) -> Chat:
         """The chat, after the UUID (400), existence (404) and ownership (403) checks, in that order;
@@ -146,57 +128,6 @@ class ChatService:
         if not is_strict_uuid(chat_id):
             raise InvalidUUID("chatId")
         return await self.owned_chat(account, chat_id)
-
-    # Sessions and chats
-
-    async def create_session(
-        self,
-        account: Account,
-        title: str | None = None,
-        organization_id: str | None = None,
-        artist_id: str | None = None,
-    ) -> tuple[Session, Chat]:
-        session = Session(
-            id=new_id(),
-            account_id=account.id,
-            title=title or "New session",
-            organization_id=organization_id,
-            artist_id=artist_id,
-        )
-        await self._make_room_for_a_chat()
-        await self.store.add_session(session)
-        chat = await self.store.add_chat(Chat(id=new_id(), session_id=session.id))
-        return session, chat
-
-    async def create_chat(self, account: Account, session_id: str, chat_id: str | None) -> Chat:
-        session = await self.owned_session(account, session_id)
-        if chat_id is not None and not is_uuid(chat_id):
-            raise InvalidInput("Invalid chat id")
-        if chat_id is None or await self.store.get_chat(chat_id) is None:
-            await self._make_room_for_a_chat()
-        chat = await self.store.add_chat(Chat(id=chat_id or new_id(), session_id=session.id))
-        if chat.session_id != session.id:
-            raise Conflict("Chat ID conflict")
-        return chat
-
-    async def _make_room_for_a_chat(self) -> None:
-        full = self.max_chats and await self.store.chat_count() >= self.max_chats
-        if full and await self.store.evict_idle_chat() is None:
-            raise TooManyChats()
-
-    async def session_chats(self, account: Account, session_id: str) -> list[Chat]:
-        session = await self.owned_session(account, session_id)
-        chats = await self.store.chats(session.id)
-        return sorted(chats, key=lambda c: c.created_at, reverse=True)
-
-    async def session_chat(
-        self, account: Account, session_id: str, chat_id: str
-    ) -> tuple[Chat, list[Message]]:
-        session = await self.owned_session(account, session_id)
-        chat = await self.owned_chat(account, chat_id)
-        if chat.session_id != session.id:
-            raise ChatNotFound()
-        return chat, await self.store.messages(chat.id)
 
     # Generating, resuming, stopping
 
@@ -296,6 +227,13 @@ class ChatService:
         if is_claim(stream_id):
             return await self.store.swap_active_stream(chat.id, stream_id, None)
         return await self.generations.cancel(stream_id)
+
+    async def delete_chat(self, account: Account, session_id: str, chat_id: str) -> None:
+        """Delete a chat (see `Sessions.remove_chat`); an answer it was generating is stopped, as
+        it has nowhere left to be saved."""
+        chat = await self.sessions.remove_chat(account, session_id, chat_id)
+        if chat.active_stream_id is not None and not is_claim(chat.active_stream_id):
+            await self.store.request_cancel(chat.active_stream_id)
 
     # Operating the mock (admin API, seeding)
 

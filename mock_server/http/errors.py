@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 STATUS: dict[type[errors.DomainError], int] = {
     errors.InvalidInput: 400,
+    errors.BadRequest: 400,
     errors.Unauthenticated: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,

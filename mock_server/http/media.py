@@ -1,4 +1,4 @@
-"""A request body labelled `text/plain`, or not labelled at all, is read as the JSON it holds.
+"""A request body labelled `text/plain`, `Application/JSON` or not at all is read as the JSON it holds.
 
 The service reads every body with `request.json()`, which ignores the Content-Type
 (`lib/chat/validateChatWorkflow.ts` and each `validate*Body.ts` of `recoupable/api`), and the real
@@ -27,12 +27,17 @@ class PlainTextIsJson:
             headers = scope["headers"]
             label = next((value for name, value in headers if name == b"content-type"), None)
             has_body = any(name in (b"content-length", b"transfer-encoding") for name, _ in headers)
-            if _plain_text(label) or (label is None and has_body):
+            if _read_as_json(label) or (label is None and has_body):
                 relabelled = [(k, v) for k, v in headers if k != b"content-type"]
                 relabelled.append((b"content-type", JSON))
                 scope = {**scope, "headers": relabelled}
         await self.app(scope, receive, send)
 
 
-def _plain_text(label: bytes | None) -> bool:
-    return label is not None and label.split(b";", 1)[0].strip().lower() == b"text/plain"
+def _read_as_json(label: bytes | None) -> bool:
+    """`text/plain`, or JSON spelled in another case (media types are case-insensitive, RFC 9110;
+    Connexion compares them as written)."""
+    if label is None:
+        return False
+    media_type = label.split(b";", 1)[0].strip()
+    return media_type.lower() == b"text/plain" or (media_type.lower() == JSON and media_type != JSON)

@@ -41,11 +41,22 @@ def sample(schema: dict[str, Any]) -> Any:
     if "enum" in schema:
         return schema["enum"][0]
     if "anyOf" in schema or "oneOf" in schema:
-        return sample(schema.get("anyOf", schema.get("oneOf"))[0])
+        branch = schema.get("anyOf", schema.get("oneOf"))[0]
+        rest = {k: v for k, v in schema.items() if k not in ("anyOf", "oneOf")}
+        if "properties" not in rest:
+            return sample(branch)
+        # An object whose branches add requirements to its properties: the first branch, applied.
+        properties = {
+            name: {**rest["properties"].get(name, {}), **sub}
+            for name, sub in {**rest["properties"], **branch.get("properties", {})}.items()
+        }
+        required = [*rest.get("required", []), *branch.get("required", [])]
+        return sample({**rest, "properties": properties, "required": required})
     kind = schema.get("type")
     kind = kind[0] if isinstance(kind, list) else kind
     if kind == "object":
-        return {name: sample(schema["properties"][name]) for name in schema.get("required", [])}
+        names = schema.get("required") or list(schema.get("properties", {}))[: schema.get("minProperties", 0)]
+        return {name: sample(schema["properties"][name]) for name in names}
     if kind == "array":
         return [sample(schema.get("items", {}))] * schema.get("minItems", 0)
     if kind == "string":

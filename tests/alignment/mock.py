@@ -24,8 +24,8 @@ from mock_server.http.spec import Document, connexion_view
 from tests.alignment.operations import DOCUMENTS, Operation
 from tests.alignment.wire import Wire
 
-# Where the service, not Connexion, refuses a string that is not a UUID (`require_uuid` and
-# `ChatService.create_chat`): path parameters by name, body fields by JSON pointer.
+# Where the service, not Connexion, refuses a string that is not a UUID (`require_uuid`,
+# `Sessions.create_chat`, `runs.start_run`): path parameters by name, body fields by JSON pointer.
 UUID_CHECKED_BY_THE_SERVICE = {
     "stopChat": {"path:chatId"},
     "sendChatMessage": {"body:/chatId", "body:/sessionId"},
@@ -33,6 +33,12 @@ UUID_CHECKED_BY_THE_SERVICE = {
     "listSessionChats": {"path:sessionId"},
     "createSessionChat": {"path:sessionId", "body:/id"},
     "getSessionChat": {"path:sessionId", "path:chatId"},
+    "getSession": {"path:sessionId"},
+    "updateSession": {"path:sessionId"},
+    "updateSessionChat": {"path:sessionId", "path:chatId"},
+    "deleteSessionChat": {"path:sessionId", "path:chatId"},
+    "markChatRead": {"path:sessionId", "path:chatId"},
+    "startChatRun": {"body:/artistId"},
     "startGeneration": {"path:chatId"},
 }
 

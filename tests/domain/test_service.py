@@ -13,6 +13,7 @@ from mock_server.domain import errors
 from mock_server.domain.answers import Reasoning, Text, ToolCall, text_only
 from mock_server.domain.generation import Generations, Pacing
 from mock_server.domain.models import Account, Chat, Fault, RunStatus, is_claim, new_claim, new_id
+from mock_server.domain.runs import RunRequest, start_run
 from mock_server.domain.service import ChatService
 from mock_server.domain.store import MemoryStore
 
@@ -34,7 +35,7 @@ async def service() -> AsyncIterator[ChatService]:
 
 
 async def new_chat(service: ChatService, account: Account = A) -> Chat:
-    _, chat = await service.create_session(account, title="test")
+    _, chat = await service.sessions.create_session(account, title="test")
     return chat
 
 
@@ -193,7 +194,7 @@ async def test_a_stopped_answer_keeps_what_was_said(service: ChatService):
     chat = await generating(service)
     await asyncio.sleep(PACE * 6)
     await service.stop(A, chat.id)
-    _, messages = await service.session_chat(A, chat.session_id, chat.id)
+    _, messages = await service.sessions.session_chat(A, chat.session_id, chat.id)
     [answer] = messages
     assert answer["role"] == "assistant"
     assert answer["metadata"] == {"status": "cancelled"}
@@ -214,7 +215,7 @@ async def test_a_second_message_while_answering_follows_the_live_answer_from_its
     second = await service.send(A, chat.session_id, chat.id, [user_message("second")])
     assert second.resumed and second.run_id == first.run_id
     assert await anext(second.chunks) == {"type": "start", "messageId": ANY}
-    _, messages = await service.session_chat(A, chat.session_id, chat.id)
+    _, messages = await service.sessions.session_chat(A, chat.session_id, chat.id)
     assert [m["parts"][0]["text"] for m in messages] == ["first"]  # the second is not kept
 
 
@@ -243,7 +244,7 @@ async def test_after_a_stop_the_chat_accepts_a_new_message(service: ChatService)
     assert received[0]["type"] == "start"
     assert received[-1] == {"type": "finish"}
     assert await active_stream(service, chat) is None
-    _, messages = await service.session_chat(A, chat.session_id, chat.id)
+    _, messages = await service.sessions.session_chat(A, chat.session_id, chat.id)
     assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant"]
 
 
@@ -391,12 +392,12 @@ async def test_each_stream_of_a_drop_stream_run_ends_after_a_pause_and_the_run_g
 
 async def test_creating_a_chat_is_idempotent_on_its_id(service: ChatService):
     chat = await new_chat(service)
-    assert await service.create_chat(A, chat.session_id, chat.id) == chat
-    _, other = await service.create_session(A)
+    assert await service.sessions.create_chat(A, chat.session_id, chat.id) == chat
+    _, other = await service.sessions.create_session(A)
     with pytest.raises(errors.Conflict, match="Chat ID conflict"):
-        await service.create_chat(A, other.session_id, chat.id)
+        await service.sessions.create_chat(A, other.session_id, chat.id)
     with pytest.raises(errors.InvalidInput, match="Invalid chat id"):
-        await service.create_chat(A, chat.session_id, "nope")
+        await service.sessions.create_chat(A, chat.session_id, "nope")
 
 
 async def test_state_shows_each_chat_and_its_generation(service: ChatService):
@@ -439,3 +440,19 @@ async def test_a_break_inside_a_tool_call_cancels_the_call_before_the_error(serv
     assert chunks[-4]["input"] == {} and chunks[-3]["errorText"] == "Cancelled"
     [saved] = [m for m in await service.store.messages(chat.id) if m["role"] == "assistant"]
     assert saved["parts"][-1]["state"] == "output-error"
+
+
+async def test_a_headless_run_needs_one_non_blank_prompt_or_messages_as_js_trims_it(service: ChatService):
+    # JavaScript's `trim()` (the service's) removes U+FEFF too; Python's `strip()` does not.
+    for request in (
+        RunRequest(prompt="\ufeff "),
+        RunRequest(),
+        RunRequest(prompt="x", messages=[user_message("y")]),
+    ):
+        with pytest.raises(
+            errors.PromptOrMessages, match="Exactly one of prompt or messages must be provided"
+        ):
+            await start_run(service, A, request)
+    started = await start_run(service, A, RunRequest(prompt=" \ufeffPlan my tour "))
+    [prompt] = [m for m in await service.store.messages(started.chat_id) if m["role"] == "user"]
+    assert prompt["parts"] == [{"type": "text", "text": "Plan my tour"}]

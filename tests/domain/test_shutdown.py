@@ -30,7 +30,7 @@ async def service() -> AsyncIterator[ChatService]:
 
 
 async def generating(service: ChatService, fault: Fault | None = None) -> tuple[Chat, str]:
-    _, chat = await service.create_session(A, title="test")
+    _, chat = await service.sessions.create_session(A, title="test")
     run = await service.generate(chat.id, text_only("one two three " * 50, repeat=True), fault=fault)
     return chat, run.id
 
@@ -47,14 +47,14 @@ async def test_cancel_all_stops_every_running_answer_like_a_stop(service: ChatSe
         run = await service.store.get_run(run_id)
         assert run is not None and run.status is RunStatus.CANCELLED
         assert (await chunks_of(service, run_id))[-2:] == [{"type": "abort"}, {"type": "finish"}]
-        _, [answer] = await service.session_chat(A, chat.session_id, chat.id)
+        _, [answer] = await service.sessions.session_chat(A, chat.session_id, chat.id)
         assert answer["metadata"] == {"status": "cancelled"}
         assert [part["type"] for part in answer["parts"]] == ["step-start", "text"]
         assert (await service.store.get_chat(chat.id)).active_stream_id is None  # type: ignore[union-attr]
 
 
 async def test_a_running_tool_call_is_cancelled(service: ChatService):
-    _, chat = await service.create_session(A, title="test")
+    _, chat = await service.sessions.create_session(A, title="test")
     sent = await service.send(
         A,
         chat.session_id,
@@ -90,7 +90,7 @@ async def test_an_answer_that_ignores_the_cancel_ends_with_an_error_chunk(servic
     ]
     run = await service.store.get_run(run_id)
     assert run is not None and run.status is RunStatus.CANCELLED
-    _, [answer] = await service.session_chat(A, chat.session_id, chat.id)
+    _, [answer] = await service.sessions.session_chat(A, chat.session_id, chat.id)
     assert answer["metadata"] == {"status": "cancelled"} and answer["parts"]
 
 
@@ -124,7 +124,7 @@ async def test_an_answer_whose_cancel_a_library_swallowed_still_ends():
     generations = Generations(store, pacing=pacing, stop_timeout=1.0)
     service = ChatService(store, generations)
     await service.add_account(A)
-    _, chat = await service.create_session(A, title="test")
+    _, chat = await service.sessions.create_session(A, title="test")
     # Endless, and never waiting: every await of the generation is a write that swallows a cancel.
     run = await service.generate(chat.id, text_only("one two three " * 50, repeat=True), fault=None)
     await asyncio.sleep(0.01)
