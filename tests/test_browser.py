@@ -229,6 +229,48 @@ async def test_a_scripted_answer_shows_its_data_parts_and_a_failed_tool(servers,
     assert await page.text_content('#answer [data-part="text"]') == "The calendar could not be read."
 
 
+async def chat_items(page: Page) -> list[tuple[str, str, str]]:
+    """The chat list as shown: each chat's title, whether it is marked unread, whether selected."""
+    items = await page.eval_on_selector_all(
+        "#chats li",
+        "items => items.map(i => [i.querySelector('.open').textContent, i.dataset.unread,"
+        " i.dataset.selected])",
+    )
+    return [tuple(item) for item in items]
+
+
+async def test_the_demo_page_lists_renames_and_deletes_chats_and_shows_unread_answers(servers, page: Page):
+    api_url, page_origin = servers
+    first = await open_demo(page, api_url, page_origin)
+    await send(page, "When is the next tour?")
+    await page.wait_for_function("document.getElementById('status').dataset.state === 'finished'")
+    await page.click("#new-chat")
+    await page.wait_for_function("document.querySelectorAll('#chats li').length === 2")
+    # The first chat's answer was never opened since it came: unread, with its dot shown.
+    assert await chat_items(page) == [("New chat", "true", "false"), ("New chat", "false", "true")]
+    assert await page.locator('#chats li[data-unread="true"] .unread').is_visible()
+
+    await page.fill("#chat-title", "Tour plans")
+    await page.click("#rename-chat")
+    await page.wait_for_function(
+        "[...document.querySelectorAll('#chats .open')].some(b => b.textContent === 'Tour plans')"
+    )
+    await page.click(f'#chats li[data-chat-id="{first}"] .open')
+    await page.wait_for_function(f"document.getElementById('chat').textContent === '{first}'")
+    await page.wait_for_function("!document.querySelector('#chats li[data-unread=\"true\"]')")
+    assert await chat_items(page) == [("New chat", "false", "true"), ("Tour plans", "false", "false")]
+
+    await page.click("#delete-chat")
+    await page.wait_for_function(
+        "document.querySelectorAll('#chats li').length === 1"
+        " && document.querySelector('#chats li').dataset.selected === 'true'"
+    )
+    assert await chat_items(page) == [("Tour plans", "false", "true")]
+    await page.click("#delete-chat")
+    await page.wait_for_function("document.getElementById('chats-result').textContent !== ''")
+    assert await page.text_content("#chats-result") == "400 Cannot delete the only chat in a session"
+
+
 async def test_swagger_ui_loads_the_contract_and_authorize_makes_calls_work(servers, page: Page):
     api_url, _ = servers
     await page.goto(f"{api_url}/ui/")

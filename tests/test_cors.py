@@ -32,6 +32,15 @@ def preflight_headers(origin: str = ORIGIN, method: str = "POST") -> dict[str, s
         ("GET", "/api/chat/0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42/stream"),
         ("POST", "/api/sessions"),
         ("GET", "/api/sessions/0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42/chats"),
+        (
+            "PATCH",
+            "/api/sessions/0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42/chats/0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b43",
+        ),
+        (
+            "DELETE",
+            "/api/sessions/0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42/chats/0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b43",
+        ),
+        ("POST", "/api/chat/runs"),
         # not /__mock: the admin API grants no origin unless configured (tests/test_admin_guard.py)
     ],
 )

@@ -53,6 +53,12 @@ MUTANTS: dict[str, Mutant] = {
             service=broken.OwnershipIgnored,
         ),
         Mutant(
+            "session-ownership-ignored",
+            "test_foreign_session_and_chat_routes_are_403_and_change_nothing",
+            "any account may read, rename, archive or delete another's sessions and chats",
+            service=broken.SessionOwnershipIgnored,
+        ),
+        Mutant(
             "foreign-stop-cancels",
             "test_foreign_chat_is_403",
             "a foreign stop answers 403 but cancels the owner's generation first",

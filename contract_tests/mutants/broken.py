@@ -15,11 +15,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.domain.errors import ChatNotFound, Forbidden
-from mock_server.domain.models import Account, Chat, Chunk, is_claim, is_uuid, new_claim
+from mock_server.domain.errors import ChatNotFound, Forbidden, SessionNotFound
+from mock_server.domain.models import Account, Chat, Chunk, Session, is_claim, is_uuid, new_claim
 from mock_server.domain.models import Message as UIMessage
 from mock_server.domain.service import ChatService, Resumed, Sent
-from mock_server.domain.sessions import require_uuid
+from mock_server.domain.sessions import Sessions, require_uuid
 
 # Chat services
 
@@ -43,6 +43,23 @@ class OwnershipIgnored(ChatService):
         if chat is None:
             raise ChatNotFound()
         return chat
+
+
+class _AnyonesSessions(Sessions):
+    async def owned_session(self, account: Account, session_id: str) -> Session:
+        require_uuid(session_id, "sessionId")
+        session = await self.store.get_session(session_id)
+        if session is None:
+            raise SessionNotFound()
+        return session
+
+
+class SessionOwnershipIgnored(ChatService):
+    """The session routes let any account read and change any session and its chats."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions = _AnyonesSessions(self.store, max_chats=self.sessions.max_chats)
 
 
 class ForeignStopCancels(ChatService):

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mock_server.http.errors import error_body
 
 ANY_ORIGIN = "*"
-ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
+ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 ALLOWED_HEADERS = ("x-api-key", "authorization", "content-type", "prefer")
 EXPOSED_HEADERS = (
     "x-workflow-run-id",

@@ -27,7 +27,7 @@ UI_ASSETS = frozenset(
         "oauth2-redirect.html",
     }
 )
-DEMO_ASSETS = frozenset({"demo.js", "message.js", "demo.css"})
+DEMO_ASSETS = frozenset({"demo.js", "message.js", "chats.js", "demo.css"})
 
 
 def swagger_ui_dir() -> Path:

@@ -46,14 +46,17 @@ def state_json(page: StatePage) -> JSON:
                 {
                     "id": view.chat.id,
                     "title": view.chat.title,
+                    "modelId": view.chat.model_id,
                     "activeStreamId": view.chat.active_stream_id,
+                    "lastAssistantMessageAt": view.chat.last_assistant_message_at,
                     "messageCount": view.message_count,
                     "generation": generation_json(view.generation) if view.generation else None,
                 }
                 for view in session_view.chats
             ]
+            session = session_view.session
             sessions.append(
-                {"id": session_view.session.id, "title": session_view.session.title, "chats": chats}
+                {"id": session.id, "title": session.title, "status": session.status, "chats": chats}
             )
         accounts.append({"id": account.id, "apiKeys": list(account.api_keys), "sessions": sessions})
     generating = [

@@ -87,6 +87,7 @@ $("new-session").addEventListener("click", async () => {
   $("chat").textContent = state.chatId;
   $("send").disabled = false;
   setStatus("ready");
+  await showChats();
 });
 
 $("send").addEventListener("click", async () => {
@@ -129,6 +130,7 @@ $("send").addEventListener("click", async () => {
   setStatus(outcome.startsWith("error") ? "error" : outcome, outcome);
   $("stop").disabled = true;
   $("send").disabled = false;
+  await showChats();
 });
 
 $("stop").addEventListener("click", async () => {

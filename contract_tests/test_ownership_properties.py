@@ -1,0 +1,153 @@
+"""Ownership on every route that names a session or a chat, as a property: another account's key
+gets 403, changes nothing and reveals nothing, while the chat is idle and while it generates.
+
+The routes are the served contract's (each is judged only when the judged contract has it); the
+stop has its own rule (`test_foreign_chat_is_403`), with the stop's particulars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from contract_tests.client import ChatRef, RecoupClient, user_message
+from contract_tests.rules import (
+    CAN_CREATE_CHATS,
+    CAN_READ_CHATS,
+    CHATS_PATH,
+    GENERATION_UNAVAILABLE,
+    SUITE,
+    TARGET,
+    Inconclusive,
+    client,
+    expect,
+    expect_error,
+    generating,
+    run,
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    body: Any = None
+
+    def request_for(self, chat: ChatRef) -> tuple[str, Any]:
+        path = self.path.replace("{sessionId}", str(chat.session_id)).replace("{chatId}", chat.chat_id)
+        if self.path == "/api/chat":  # the send names its chat in the body
+            return path, {
+                "sessionId": chat.session_id,
+                "chatId": chat.chat_id,
+                "messages": [user_message("mine")],
+            }
+        return path, self.body
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+ROUTES = [
+    route
+    for route in (
+        Route("GET", "/api/sessions/{sessionId}"),
+        Route("PATCH", "/api/sessions/{sessionId}", {"title": "taken", "status": "archived"}),
+        Route("GET", "/api/sessions/{sessionId}/chats"),
+        Route("POST", "/api/sessions/{sessionId}/chats", {}),
+        Route("GET", CHATS_PATH),
+        Route("PATCH", CHATS_PATH, {"title": "taken"}),
+        Route("DELETE", CHATS_PATH),
+        Route("POST", CHATS_PATH + "/read"),
+        Route("GET", "/api/chat/{chatId}/stream"),
+        Route("POST", "/api/chat"),
+    )
+    if TARGET.has_operation(route.method.lower(), route.path)
+]
+STATES = ["idle"] if GENERATION_UNAVAILABLE else ["idle", "generating"]
+SESSION_PATH = "/api/sessions/{sessionId}"
+LIST_PATH = "/api/sessions/{sessionId}/chats"
+_UNAVAILABLE = (
+    "the judged contract has no route but the stop that names a session or a chat"
+    if not ROUTES
+    else None
+    if CAN_CREATE_CHATS and CAN_READ_CHATS and TARGET.has_operation("post", LIST_PATH)
+    else "the judged contract cannot create and read the chats this rule needs"
+)
+
+
+def _every_route_and_state(test: Any) -> Any:
+    # Each route is judged in each state on every run, however few examples the profile allows.
+    for route in ROUTES:
+        for state in STATES:
+            test = example(route=route, state=state)(test)
+    return test
+
+
+async def _owners_view(owner: RecoupClient, chat: ChatRef) -> dict[str, Any]:
+    """What the owner reads of its session and chat, the answer's progress left out."""
+    view: dict[str, Any] = {}
+    if TARGET.has_operation("get", SESSION_PATH):
+        session = await owner.request("GET", f"/api/sessions/{chat.session_id}")
+        view["session"] = session.json() if session.status_code == 200 else session.status_code
+    if TARGET.has_operation("get", LIST_PATH):
+        chats = await owner.request("GET", f"/api/sessions/{chat.session_id}/chats")
+        view["chats"] = sorted((c["id"], c["title"], c["modelId"]) for c in chats.json()["chats"])
+    state = await owner.chat_state(chat)
+    view["chat"] = {key: state["chat"][key] for key in ("id", "sessionId", "title", "modelId")}
+    return view
+
+
+async def _foreign_request(route: Route, chat: ChatRef, state: str) -> httpx.Response:
+    path, body = route.request_for(chat)
+    stranger = client("b")
+    response = await stranger.request(route.method, path, json_body=body)
+    expect_error(
+        response,
+        403,
+        f"{route.label} with another account's key on {'an' if state == 'idle' else 'a'} {state} chat",
+    )
+    return response
+
+
+@pytest.mark.skipif(_UNAVAILABLE is not None, reason=_UNAVAILABLE or "")
+@SUITE.property_test("generation")
+@_every_route_and_state
+@given(route=st.sampled_from(ROUTES or [Route("GET", SESSION_PATH)]), state=st.sampled_from(STATES))
+def test_foreign_session_and_chat_routes_are_403_and_change_nothing(route: Route, state: str) -> None:
+    async def body() -> None:
+        owner = client("a")
+        chat = await owner.create_chat("contract: ownership")
+        # A second chat, so that a delete is refused for the owner, not for being the last chat.
+        await owner.request("POST", f"/api/sessions/{chat.session_id}/chats", json_body={})
+        if state == "idle":
+            before = await _owners_view(owner, chat)
+            refused = await _foreign_request(route, chat, state)
+            expect(
+                await _owners_view(owner, chat) == before,
+                f"a refused {route.label} must change nothing",
+                refused,
+            )
+            return
+        async with generating(owner, chat) as generation:
+            before = await _owners_view(owner, chat)
+            refused = await _foreign_request(route, chat, state)
+            if generation.finished_by_itself():
+                raise Inconclusive("the answer ended by itself during the foreign request")
+            expect(
+                not generation.reading.done(),
+                f"a refused {route.label} must not end the owner's answer",
+                refused,
+            )
+            expect(
+                await _owners_view(owner, chat) == before,
+                f"a refused {route.label} must change nothing",
+                refused,
+            )
+
+    run(body)
