@@ -21,11 +21,13 @@ from contract_tests.rules import (
     CAN_READ_CHATS,
     CHATS_PATH,
     GENERATION_UNAVAILABLE,
+    STOPPED_ANSWER,
     SUITE,
     TARGET,
     Inconclusive,
     client,
     expect,
+    expect_answer,
     expect_error,
     generating,
     run,
@@ -149,5 +151,9 @@ def test_foreign_session_and_chat_routes_are_403_and_change_nothing(route: Route
                 f"a refused {route.label} must change nothing",
                 refused,
             )
+            # Still the owner's to stop: a refused request that cancelled the answer shows here.
+            stopped = await owner.stop(chat.chat_id)
+            if not generation.finished_by_itself():
+                expect_answer(stopped, STOPPED_ANSWER, f"after a refused {route.label}, the owner's stop")
 
     run(body)

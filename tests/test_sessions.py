@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from contract_tests.client import ChatRef, RecoupClient
-from mock_server.domain.city_names import CITY_NAMES
+from mock_server.domain.city_names import CITY_NAMES, city_title
 from tests.conftest import AdminClient
 
 UNKNOWN = "0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42"
@@ -64,6 +64,14 @@ async def test_a_session_is_404_unknown_403_foreign_400_malformed(
     assert (foreign.status_code, foreign.json()["error"]) == (403, "Forbidden")
     assert (await api.request(method, "/api/sessions/not-a-uuid", json_body=body)).status_code == 400
     assert (await api.request("GET", session_path(chat))).json()["session"]["title"] == "contract"
+
+
+def test_a_city_title_is_one_not_used_yet_then_a_numbered_one():
+    assert city_title(set(CITY_NAMES[1:])) == CITY_NAMES[0]
+    every_one = set(CITY_NAMES)
+    base, number = city_title(every_one).rsplit(" ", 1)
+    assert base in CITY_NAMES and number == "2"
+    assert city_title(every_one | {f"{city} 2" for city in CITY_NAMES}).endswith(" 3")
 
 
 async def test_a_session_without_a_title_gets_a_city_not_used_yet(api: RecoupClient):

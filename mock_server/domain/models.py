@@ -39,17 +39,17 @@ def is_claim(stream_id: str) -> bool:
     return stream_id.startswith(PENDING_PREFIX)
 
 
-_JS_WHITESPACE = "\ufeff"
-"""What JavaScript's `String.prototype.trim` removes beyond Python's `str.strip` (U+FEFF)."""
+_JS_WHITESPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+"""What JavaScript's `String.prototype.trim` removes (ECMA-262 WhiteSpace and LineTerminator), which
+is not Python's `str.strip` (that removes U+001C to U+001F and U+0085 too, and not U+FEFF)."""
 
 
 def js_trim(text: str) -> str:
     """`text.trim()` as the service's JavaScript reads it."""
-    while True:
-        trimmed = text.strip().strip(_JS_WHITESPACE)
-        if trimmed == text:
-            return text
-        text = trimmed
+    return text.strip(_JS_WHITESPACE)
 
 
 def now() -> str:

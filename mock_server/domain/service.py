@@ -229,11 +229,12 @@ class ChatService:
         return await self.generations.cancel(stream_id)
 
     async def delete_chat(self, account: Account, session_id: str, chat_id: str) -> None:
-        """Delete a chat (see `Sessions.remove_chat`); an answer it was generating is stopped, as
-        it has nowhere left to be saved."""
-        chat = await self.sessions.remove_chat(account, session_id, chat_id)
-        if chat.active_stream_id is not None and not is_claim(chat.active_stream_id):
-            await self.store.request_cancel(chat.active_stream_id)
+        """Delete a chat (see `Sessions.remove_chat`); an answer it was generating when it was
+        removed is stopped, as it has nowhere left to be saved (the mock's choice: the service
+        deletes the row and lets its run go on)."""
+        active = await self.sessions.remove_chat(account, session_id, chat_id)
+        if active is not None and not is_claim(active):
+            await self.store.request_cancel(active)
 
     # Operating the mock (admin API, seeding)
 

@@ -197,16 +197,16 @@ class Sessions:
             raise ChatNotFound()  # deleted meanwhile
         return updated
 
-    async def remove_chat(self, account: Account, session_id: str, chat_id: str) -> Chat:
+    async def remove_chat(self, account: Account, session_id: str, chat_id: str) -> str | None:
         """Delete a chat with its messages, never a session's only one
-        (`lib/sessions/chats/validateDeleteSessionChatRequest.ts`); the chat as it was."""
-        chat = await self.chat_in_session(account, session_id, chat_id)
-        removal = await self.store.remove_chat(session_id, chat_id)
+        (`lib/sessions/chats/validateDeleteSessionChatRequest.ts`); the stream id it held then."""
+        await self.chat_in_session(account, session_id, chat_id)
+        removal, active = await self.store.remove_chat(session_id, chat_id)
         if removal is ChatRemoval.ONLY_CHAT:
             raise LastChatOfSession()
         if removal is ChatRemoval.MISSING:
             raise ChatNotFound()
-        return chat
+        return active
 
     async def mark_read(self, account: Account, session_id: str, chat_id: str) -> None:
         """The caller has read the chat up to now (`lib/sessions/chats/markChatReadHandler.ts`)."""

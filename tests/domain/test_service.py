@@ -456,3 +456,20 @@ async def test_a_headless_run_needs_one_non_blank_prompt_or_messages_as_js_trims
     started = await start_run(service, A, RunRequest(prompt=" \ufeffPlan my tour "))
     [prompt] = [m for m in await service.store.messages(started.chat_id) if m["role"] == "user"]
     assert prompt["parts"] == [{"type": "text", "text": "Plan my tour"}]
+
+
+async def test_a_run_in_an_organization_needs_the_account_to_be_its_member(service: ChatService):
+    await service.add_account(Account(id="label", api_keys=("label-key",), acts_for=(A.id,)))
+    assert (await start_run(service, A, RunRequest(prompt="x", organization_id="label"))).run_id
+    assert (await start_run(service, A, RunRequest(prompt="x", organization_id=A.id))).run_id
+    with pytest.raises(errors.OrganizationAccessDenied):
+        await start_run(service, B, RunRequest(prompt="x", organization_id="label"))
+
+
+async def test_a_run_refused_for_too_many_answers_leaves_no_session(service: ChatService):
+    service.generations.max_running = 1
+    await start_run(service, A, RunRequest(prompt="x"))
+    before = await service.store.sessions(A.id)
+    with pytest.raises(errors.TooManyGenerations):
+        await start_run(service, A, RunRequest(prompt="y"))
+    assert await service.store.sessions(A.id) == before

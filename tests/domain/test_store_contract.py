@@ -106,6 +106,7 @@ async def test_a_chat_update_changes_only_the_fields_given_and_stamps_it(store: 
     chat = await a_chat(store)
     assert await store.swap_active_stream(chat.id, None, "run_1")
     held = await store.get_chat(chat.id)
+    await asyncio.sleep(0.002)  # a new millisecond for the stamp
     renamed = await store.update_chat(chat.id, title="Tour plans")
     assert renamed is not None
     assert (renamed.title, renamed.model_id, renamed.active_stream_id) == (
@@ -113,7 +114,7 @@ async def test_a_chat_update_changes_only_the_fields_given_and_stamps_it(store: 
         chat.model_id,
         "run_1",
     )
-    assert renamed.updated_at >= held.updated_at
+    assert renamed.updated_at > held.updated_at
     remodelled = await store.update_chat(chat.id, model_id="other-model")
     assert (remodelled.title, remodelled.model_id) == ("Tour plans", "other-model")
     assert await store.get_chat(chat.id) == remodelled
@@ -126,15 +127,16 @@ async def test_a_chat_is_removed_with_its_messages_but_never_a_sessions_last(sto
     second = await store.add_chat(Chat(id=new_id(), session_id=first.session_id))
     await store.append_message(second.id, {"id": "m1", "role": "user", "parts": []})
     await store.mark_read(second.id, "acct", "2026-01-01T00:00:00.000Z")
-    assert await store.remove_chat(new_id(), second.id) is ChatRemoval.MISSING, "not that session's"
-    assert await store.remove_chat(first.session_id, second.id) is ChatRemoval.REMOVED
+    assert await store.swap_active_stream(second.id, None, "run_2")
+    assert await store.remove_chat(new_id(), second.id) == (ChatRemoval.MISSING, None), "not that session's"
+    assert await store.remove_chat(first.session_id, second.id) == (ChatRemoval.REMOVED, "run_2")
     assert await store.get_chat(second.id) is None
     assert await store.messages(second.id) == []
     assert await store.read_marks("acct", [second.id]) == {}
     assert await store.chats(first.session_id) == [first]
     assert await store.chat_count() == 1
-    assert await store.remove_chat(first.session_id, second.id) is ChatRemoval.MISSING
-    assert await store.remove_chat(first.session_id, first.id) is ChatRemoval.ONLY_CHAT
+    assert await store.remove_chat(first.session_id, second.id) == (ChatRemoval.MISSING, None)
+    assert await store.remove_chat(first.session_id, first.id) == (ChatRemoval.ONLY_CHAT, None)
     assert await store.get_chat(first.id) == first
 
 
@@ -147,8 +149,8 @@ async def test_concurrent_removals_across_processes_leave_a_session_one_chat(
     outcomes = await asyncio.gather(
         *[(one if i % 2 else two).remove_chat(first.session_id, c.id) for i, c in enumerate(chats)]
     )
-    assert outcomes.count(ChatRemoval.REMOVED) == 9
-    assert outcomes.count(ChatRemoval.ONLY_CHAT) == 1
+    assert [outcome for outcome, _ in outcomes].count(ChatRemoval.REMOVED) == 9
+    assert [outcome for outcome, _ in outcomes].count(ChatRemoval.ONLY_CHAT) == 1
     assert len(await one.chats(first.session_id)) == 1
 
 

@@ -66,10 +66,11 @@ class ChatStore(Protocol):
         other field as it is; the chat as stored now, or None when it is not stored."""
         ...
 
-    async def remove_chat(self, session_id: str, chat_id: str) -> ChatRemoval:
+    async def remove_chat(self, session_id: str, chat_id: str) -> tuple[ChatRemoval, str | None]:
         """Forget the chat with its messages and read marks, unless it is not that session's or is
         its only chat: the count and the removal are one step, so two concurrent removals of a
-        session's last two chats leave one."""
+        session's last two chats leave one. With the outcome, the `active_stream_id` the removed
+        chat held at that moment (None when it was idle or is kept)."""
         ...
 
     async def mark_read(self, chat_id: str, account_id: str, at: str) -> bool:

@@ -131,14 +131,14 @@ class MemoryStore:
         self._chats[chat_id] = chat
         return chat
 
-    async def remove_chat(self, session_id: str, chat_id: str) -> ChatRemoval:
+    async def remove_chat(self, session_id: str, chat_id: str) -> tuple[ChatRemoval, str | None]:
         chat = self._chats.get(chat_id)
         if chat is None or chat.session_id != session_id:
-            return ChatRemoval.MISSING
+            return ChatRemoval.MISSING, None
         if len(self._chats_of[session_id]) <= 1:
-            return ChatRemoval.ONLY_CHAT
+            return ChatRemoval.ONLY_CHAT, None
         self._forget_chat(chat)
-        return ChatRemoval.REMOVED
+        return ChatRemoval.REMOVED, chat.active_stream_id
 
     async def mark_read(self, chat_id: str, account_id: str, at: str) -> bool:
         if chat_id not in self._chats:
@@ -147,8 +147,7 @@ class MemoryStore:
         return True
 
     async def read_marks(self, account_id: str, chat_ids: Sequence[str]) -> dict[str, str]:
-        marks = {chat_id: self._reads.get(chat_id, {}).get(account_id) for chat_id in chat_ids}
-        return {chat_id: at for chat_id, at in marks.items() if at is not None}
+        return {c: self._reads[c][account_id] for c in chat_ids if account_id in self._reads.get(c, {})}
 
     async def get_chat(self, chat_id: str) -> Chat | None:
         return self._chats.get(chat_id)

@@ -143,12 +143,13 @@ return redis.call('HGETALL', key)
 REMOVE_CHAT = """
 local p, session, id = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'chat:' .. id
-if redis.call('HGET', key, 'session') ~= session then return 'missing' end
-if redis.call('LLEN', p .. 'chats-of:' .. session) <= 1 then return 'only-chat' end
+if redis.call('HGET', key, 'session') ~= session then return {'missing', ''} end
+if redis.call('LLEN', p .. 'chats-of:' .. session) <= 1 then return {'only-chat', ''} end
+local active = redis.call('HGET', key, 'active') or ''
 redis.call('DEL', key, p .. 'messages:' .. id, p .. 'reads:' .. id)
 redis.call('ZREM', p .. 'chat-order', id)
 redis.call('LREM', p .. 'chats-of:' .. session, 0, id)
-return 'removed'
+return {'removed', active}
 """
 
 MARK_READ = """

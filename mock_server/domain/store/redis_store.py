@@ -137,8 +137,9 @@ class RedisStore:
         found = await self._run("UPDATE_CHAT", chat_id, title or "", model_id or "", now())
         return self._chat(dict(zip(found[::2], found[1::2], strict=True))) if found else None
 
-    async def remove_chat(self, session_id: str, chat_id: str) -> ChatRemoval:
-        return ChatRemoval(await self._run("REMOVE_CHAT", session_id, chat_id))
+    async def remove_chat(self, session_id: str, chat_id: str) -> tuple[ChatRemoval, str | None]:
+        outcome, active = await self._run("REMOVE_CHAT", session_id, chat_id)
+        return ChatRemoval(outcome), active or None
 
     async def mark_read(self, chat_id: str, account_id: str, at: str) -> bool:
         return bool(await self._run("MARK_READ", chat_id, account_id, at))
