@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -23,6 +24,20 @@ class Served:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+
+STORES = ("memory", "redis-2-workers")
+"""How `serving_on` runs the mock: one process on the memory store, or two workers on a real Redis."""
+
+
+@contextlib.contextmanager
+def serving_on(store: str, redis_url: str | None, *flags: str) -> Iterator[Served]:
+    """`recoup-mock serve FLAGS` on one of `STORES` (a Redis one under a key prefix of its own)."""
+    if store != "memory":
+        assert redis_url is not None
+        flags += ("--store", redis_url, "--store-prefix", f"test-{uuid.uuid4().hex}", "--workers", "2")
+    with mock_process(*flags) as served:
+        yield served
 
 
 @contextlib.contextmanager

@@ -5,25 +5,21 @@ either process)."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.mock_process import Served, mock_process
+from tests.mock_process import STORES, Served, serving_on
 
 KEY_A, KEY_B = "demo-key-a", "demo-key-b"
 PACING = ("--first-token-delay", "0.05", "--tokens-per-second", "200", "--tool-seconds", "5")
 
 
-@pytest.fixture(scope="module", params=["memory", "redis-2-workers"])
+@pytest.fixture(scope="module", params=STORES)
 def served(request: pytest.FixtureRequest) -> Iterator[Served]:
-    flags: tuple[str, ...] = PACING
-    if request.param != "memory":
-        redis_url = request.getfixturevalue("redis_url")
-        flags += ("--store", redis_url, "--store-prefix", f"test-{uuid.uuid4().hex}", "--workers", "2")
-    with mock_process(*flags) as served:
+    redis_url = None if request.param == "memory" else request.getfixturevalue("redis_url")
+    with serving_on(request.param, redis_url, *PACING) as served:
         yield served
 
 

@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.mock_process import Served, mock_process
+from tests.mock_process import STORES, Served, serving_on
 
 TRANSPORT_DIR = Path(__file__).resolve().parent / "transport"
 CLIENT = TRANSPORT_DIR / "client.mjs"
@@ -56,14 +55,11 @@ if (reason := missing()) is not None:
     pytest.skip(reason, allow_module_level=True)
 
 
-@pytest.fixture(scope="module", params=["memory", "redis-2-workers"])
+@pytest.fixture(scope="module", params=STORES)
 def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     """`recoup-mock serve` as a user starts it, but quicker, on one store or the other."""
-    flags: tuple[str, ...] = PACING
-    if request.param != "memory":
-        redis_url = request.getfixturevalue("redis_url")
-        flags += ("--store", redis_url, "--store-prefix", f"test-{uuid.uuid4().hex}", "--workers", "2")
-    with mock_process(*flags) as served:
+    redis_url = None if request.param == "memory" else request.getfixturevalue("redis_url")
+    with serving_on(request.param, redis_url, *PACING) as served:
         yield served
 
 
