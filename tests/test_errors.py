@@ -72,7 +72,7 @@ async def test_a_body_labelled_plain_text_or_not_at_all_is_read_as_json(
 
 async def test_plain_text_that_is_not_json_is_400(api: RecoupClient):
     response = await api.http.post(
-        "/api/sessions", content=b"title=x", headers={**api.auth_headers(), "content-type": "text/plain"}
+        "/api/chat", content=b"title=x", headers={**api.auth_headers(), "content-type": "text/plain"}
     )
     assert_error_body(response, 400)
 

@@ -70,7 +70,8 @@ async def test_a_wrong_key_is_refused_before_the_body_is_read(bounded: MockApp):
     async with serving(bounded) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(
-            b"POST /api/sessions HTTP/1.1\r\nHost: t\r\nx-api-key: wrong\r\n"
+            b"PATCH /api/sessions/aaaaaaaa-0000-4000-8000-000000000001 HTTP/1.1\r\n"
+            b"Host: t\r\nx-api-key: wrong\r\n"
             b"content-type: application/json\r\nContent-Length: 100000000\r\n\r\n{"
         )
         await writer.drain()

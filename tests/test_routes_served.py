@@ -4,6 +4,7 @@ either process)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
@@ -70,3 +71,80 @@ def test_a_headless_run_is_resumed_stopped_and_reported_by_either_process(a: htt
     ) == "running" and time.monotonic() < deadline:
         time.sleep(0.05)
     assert state == "cancelled"
+
+
+def test_a_refused_chat_id_is_answered_without_status_as_the_service_does(a: httpx.Client):
+    created = a.post("/api/sessions", json={}).json()
+    chats = f"/api/sessions/{created['session']['id']}/chats"
+    for body in ({"id": 5}, {"id": ""}, {"id": None}, {"id": "not-a-uuid"}):
+        refused = a.post(chats, json=body)
+        assert (refused.status_code, refused.json()) == (400, {"error": "Invalid chat id"}), body
+    other = a.post("/api/sessions", json={}).json()
+    conflict = a.post(chats, json={"id": other["chat"]["id"]})
+    assert (conflict.status_code, conflict.json()) == (409, {"error": "Chat ID conflict"})
+
+
+def test_a_session_or_chat_created_from_a_body_that_is_not_json_is_made_as_if_empty(a: httpx.Client):
+    # safeParseJson: the service reads a body it cannot parse as {} on these two routes.
+    json_type = {"content-type": "application/json"}
+    created = a.post("/api/sessions", content=b"{not json", headers=json_type)
+    assert created.status_code == 200, created.text
+    chats = f"/api/sessions/{created.json()['session']['id']}/chats"
+    for body in (b"{not json", b"[1, 2]", b'"text"'):
+        assert a.post(chats, content=body, headers=json_type).status_code == 200, body
+    listed = a.get(chats).json()["chats"]
+    assert len(listed) == 4
+    not_an_object = a.post("/api/sessions", content=b"[1]", headers=json_type)
+    assert not_an_object.status_code == 400, "JSON, but not an object"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/chat", b"{not json"),
+        ("/api/chat", b'{"messages": []}'),
+        ("/api/chat/runs", b'{"prompt": 5}'),
+        ("/api/sessions", b'{"artistId": "not-a-uuid"}'),
+    ],
+)
+def test_a_bad_body_is_400_before_credentials_where_the_service_reads_it_first(
+    served: Served, path: str, body: bytes
+):
+    for headers in ({}, {"x-api-key": "unknown-key"}):
+        response = httpx.post(
+            served.url + path, content=body, headers={**headers, "content-type": "application/json"}
+        )
+        assert response.status_code == 400, (headers, response.text)
+        assert response.json()["status"] == "error"
+    assert httpx.post(served.url + path, json={}).status_code in (400, 401)
+
+
+def test_credentials_come_before_the_body_on_the_other_routes(a: httpx.Client, served: Served):
+    session = a.post("/api/sessions", json={}).json()["session"]["id"]
+    response = httpx.patch(f"{served.url}/api/sessions/{session}", content=b"{not json")
+    assert response.status_code == 401
+    malformed = a.patch(f"/api/sessions/{session}", content=b"{not json")
+    assert (malformed.status_code, malformed.json()["error"]) == (400, "Invalid JSON body")
+
+
+def test_concurrent_changes_to_one_session_are_all_kept(a: httpx.Client, served: Served):
+    created = a.post("/api/sessions", json={}).json()
+    base = f"/api/sessions/{created['session']['id']}"
+
+    async def change_all() -> None:
+        async with httpx.AsyncClient(base_url=served.url, headers={"x-api-key": KEY_A}) as client:
+            await asyncio.gather(
+                client.patch(base, json={"title": "Renamed"}),
+                client.patch(base, json={"linesAdded": 7}),
+                client.patch(base, json={"linesRemoved": 3}),
+                client.patch(base, json={"status": "archived"}),
+            )
+
+    asyncio.run(change_all())
+    session = a.get(base).json()["session"]
+    assert (session["title"], session["linesAdded"], session["linesRemoved"], session["status"]) == (
+        "Renamed",
+        7,
+        3,
+        "archived",
+    )

@@ -20,15 +20,21 @@ from tests.alignment.wire import Wire
 # Keywords of request schemas whose draft-4 reading (after `connexion_view`) is the 2020-12 one, as
 # the alignment tests show. Another keyword in a request schema needs its own look first. `pattern`
 # is read alike by Connexion and the contract's validator (both Python's `re`); it is used only as
-# `\S`, "not blank", which is what the service's `trim()` checks (ECMA-262 and `re` disagree on
-# `\d`, so a pattern other than that needs its own look).
+# `\S`, "not blank", which is what the service's `trim()` checks, and as zod 4's UUID, made of hex
+# digit classes that ECMA-262 and `re` read alike (they disagree on `\d`, so another pattern needs
+# its own look). `x-recoup-error` is the mock's message for a refusal; no validator reads it.
 KEYWORDS_READ_ALIKE = {
     "$ref", "type", "enum", "const", "required", "properties", "additionalProperties", "items",
     "minItems", "maxItems", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
     "exclusiveMaximum", "anyOf", "oneOf", "allOf", "not", "format", "default", "multipleOf",
     "minProperties", "pattern",
-    "description", "title", "example", "examples",
+    "description", "title", "example", "examples", "x-recoup-error",
 }  # fmt: skip
+PATTERNS_READ_ALIKE = {
+    r"\S",
+    "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
+    "|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$",
+}
 FORMATS_READ_ALIKE = {"uuid"}  # with the service's check
 PARAMETER_TYPES_READ_ALIKE = {"string", "integer"}  # how `contract_reading` reads query text
 
@@ -64,6 +70,8 @@ def test_request_schemas_use_only_keywords_connexion_reads_as_the_31_contract_do
             assert key in KEYWORDS_READ_ALIKE, f"{op.label} {part}: `{key}` needs a look first"
             if key == "format":
                 assert value in FORMATS_READ_ALIKE, f"{op.label} {part}: format {value}"
+            if key == "pattern":
+                assert value in PATTERNS_READ_ALIKE, f"{op.label} {part}: pattern {value}"
             if key == "type" and part == "body":
                 # Draft 4 refuses 1.0 as an integer, 2020-12 accepts it; parameters are read as text.
                 assert "integer" not in value, f"{op.label} body: an integer needs a look first"

@@ -9,8 +9,10 @@ import pytest
 from openapi_spec_validator import OpenAPIV30SpecValidator, OpenAPIV31SpecValidator
 
 from contract_tests.client import RecoupClient
+from mock_server.domain.models import SESSION_STATUSES
 from mock_server.http import admin, handlers
 from mock_server.http.app import handler_for
+from mock_server.http.reading import readings
 from mock_server.http.spec import (
     ADMIN_SPEC_PATH,
     UPSTREAM_SPEC_PATH,
@@ -211,3 +213,21 @@ def test_an_installed_wheel_finds_the_documents_where_it_packs_them():
     packed = project["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]["openapi"]
     assert packed.startswith("mock_server/")
     assert Path(mock_server.__file__).parent / packed.removeprefix("mock_server/") == spec._PACKAGED
+
+
+def test_the_session_statuses_the_domain_takes_are_the_documents():
+    statuses = load_document()["components"]["schemas"]["UpdateSessionRequest"]["properties"]["status"]
+    assert tuple(statuses["enum"]) == SESSION_STATUSES
+
+
+def test_every_request_reading_the_document_declares_is_one_the_mock_reads():
+    declared = readings(load_document())
+    assert {op for op, r in declared.items() if r.body_before_credentials} == {
+        "sendChatMessage",
+        "startChatRun",
+        "createSession",
+    }
+    assert declared["createSessionChat"].refused_body == {"error": "Invalid chat id"}
+    with pytest.raises(ValueError, match="cannot be read"):
+        operation = {"operationId": "x", "x-recoup-request": {"credentials": "never"}}
+        readings({"paths": {"/x": {"post": operation}}})

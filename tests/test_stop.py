@@ -125,7 +125,7 @@ async def test_existence_is_checked_before_ownership(api_b: RecoupClient):
 
 async def test_body_that_is_not_utf8_is_400_not_500(api: RecoupClient):
     response = await api.request(
-        "POST", "/api/sessions", content=b'{"title": "\xf8"}', headers={"content-type": "application/json"}
+        "POST", "/api/chat", content=b'{"chatId": "\xf8"}', headers={"content-type": "application/json"}
     )
     assert_error(response, 400, "Request body must be UTF-8 encoded JSON")
 

@@ -89,6 +89,12 @@ class BlankField(BadRequest):
         super().__init__(f"{field} cannot be empty")
 
 
+class InvalidChatId(BadRequest):
+    """The id a client chose for a new chat is not one."""
+
+    message = "Invalid chat id"
+
+
 class PromptOrMessages(BadRequest):
     message = "Exactly one of prompt or messages must be provided"
 
@@ -105,6 +111,12 @@ class RunNotFound(NotFound):
 
 class Conflict(DomainError):
     message = "Conflict"
+
+
+class ChatIdConflict(Conflict):
+    """The id a client chose for a new chat names a chat of another session."""
+
+    message = "Chat ID conflict"
 
 
 class ChatBusy(Conflict):

@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 from mock_server.domain.city_names import city_title
 from mock_server.domain.errors import (
     BlankField,
+    ChatIdConflict,
     ChatNotFound,
-    Conflict,
     Forbidden,
+    InvalidChatId,
     InvalidInput,
     InvalidUUID,
     LastChatOfSession,
@@ -127,12 +128,12 @@ class Sessions:
     async def create_chat(self, account: Account, session_id: str, chat_id: str | None) -> Chat:
         session = await self.owned_session(account, session_id)
         if chat_id is not None and not is_uuid(chat_id):
-            raise InvalidInput("Invalid chat id")
+            raise InvalidChatId()
         if chat_id is None or await self.store.get_chat(chat_id) is None:
             await self.make_room_for_a_chat()
         chat = await self.store.add_chat(Chat(id=chat_id or new_id(), session_id=session.id))
         if chat.session_id != session.id:
-            raise Conflict("Chat ID conflict")
+            raise ChatIdConflict()
         return chat
 
     async def make_room_for_a_chat(self) -> None:
@@ -163,25 +164,29 @@ class Sessions:
         nothing to change the session is answered as it is, unstamped."""
         if changes.status is not None and changes.status not in SESSION_STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(SESSION_STATUSES)}")
-        session = await self.owned_session(account, session_id)
-        updates: dict[str, object] = {
-            name: value
-            for name, value in (
-                ("title", changes.title),
-                ("status", changes.status),
-                ("lines_added", changes.lines_added),
-                ("lines_removed", changes.lines_removed),
-            )
-            if value is not None
-        }
-        if changes.status == "archived" and session.status != "archived":
-            updates["lifecycle_state"] = "archived"
-        elif changes.status == "running" and session.status == "archived":
-            updates["lifecycle_state"] = None
-        if not updates:
-            return session
-        updated = replace(session, **updates, updated_at=now())  # type: ignore[arg-type]
-        await self.store.add_session(updated)
+        await self.owned_session(account, session_id)
+
+        def change(session: Session) -> Session | None:
+            updates: dict[str, object] = {
+                name: value
+                for name, value in (
+                    ("title", changes.title),
+                    ("status", changes.status),
+                    ("lines_added", changes.lines_added),
+                    ("lines_removed", changes.lines_removed),
+                )
+                if value is not None
+            }
+            if changes.status == "archived" and session.status != "archived":
+                updates["lifecycle_state"] = "archived"
+            elif changes.status == "running" and session.status == "archived":
+                updates["lifecycle_state"] = None
+            return replace(session, **updates, updated_at=now()) if updates else None  # type: ignore[arg-type]
+
+        # The change is made on the session as stored at that moment, so a concurrent one is kept.
+        updated = await self.store.update_session(session_id, change)
+        if updated is None:
+            raise SessionNotFound()
         return updated
 
     async def update_chat(

@@ -41,6 +41,7 @@ from mock_server.http.limits import BodyLimit
 from mock_server.http.media import PlainTextIsJson
 from mock_server.http.pages import Pages
 from mock_server.http.prefer import ChosenResponses
+from mock_server.http.reading import ReadAsEmpty, readings, without_credentials_first
 from mock_server.http.runtime import CURRENT_RUNTIME, SCOPE_KEY, Runtime
 from mock_server.http.spec import ADMIN_SPEC_PATH, Document, PathIndex, connexion_view, load_document
 
@@ -60,12 +61,15 @@ def handler_for(operation_id: str, module: ModuleType = handlers) -> Any:
         raise LookupError(f"no handler {name!r} for operationId {operation_id!r}") from None
 
 
-def routed_view(document: Document) -> Document:
+def routed_view(document: Document) -> tuple[Document, dict[str, Any]]:
+    """Connexion's view of `document`, with the security functions bound, and the security
+    requirements of the operations whose credentials are checked after their body."""
     view = connexion_view(document)
     for scheme in view.get("components", {}).get("securitySchemes", {}).values():
         key, function = _SECURITY_FUNCTIONS[scheme["type"]]
         scheme[key] = function
-    return view
+    body_first = {op for op, reading in readings(document).items() if reading.body_before_credentials}
+    return view, without_credentials_first(view, body_first)
 
 
 class RuntimeMiddleware:
@@ -125,6 +129,8 @@ def create_app(
     runtime = Runtime(config, seed if seed is not None else DEMO_SEED, store)
     document = load_document()
     admin_document = load_document(ADMIN_SPEC_PATH)
+    routed, credentials_after_body = routed_view(document)
+    how_read = readings(document)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -137,14 +143,14 @@ def create_app(
     app = MockApp(
         __name__,
         lifespan=lifespan,
-        middlewares=list(prepared.MIDDLEWARES),  # Connexion inserts into the list it is given
+        middlewares=prepared.middlewares(credentials_after_body),
         security_map=prepared.SECURITY_MAP,
         validator_map=prepared.VALIDATOR_MAP_PREPARED,
     )
     prepared.use_prepared_operations(app._middleware_app)
     app.runtime = runtime
     app.add_api(
-        routed_view(document),
+        routed,
         resolver=Resolver(function_resolver=handler_for),
         pythonic_params=True,
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
@@ -213,9 +219,10 @@ def create_app(
     )
     app.add_middleware(BodyLimit, MiddlewarePosition.BEFORE_VALIDATION, max_bytes=config.max_body_bytes)
     app.add_middleware(PlainTextIsJson, MiddlewarePosition.BEFORE_VALIDATION, except_under=admin.PREFIX)
+    app.add_middleware(ReadAsEmpty, MiddlewarePosition.BEFORE_VALIDATION, readings=how_read)
     app.add_middleware(PassedValidation, MiddlewarePosition.BEFORE_CONTEXT)
     app.add_error_handler(DomainError, errors.render_domain_error)
-    app.add_error_handler(ProblemException, errors.render_problem)
+    app.add_error_handler(ProblemException, errors.problem_renderer(how_read))
     all_paths = PathIndex(_all_paths(document, admin_document))
     app.add_error_handler(HTTPException, errors.http_exception_renderer(all_paths.methods))
     app.add_error_handler(UnicodeDecodeError, errors.render_undecodable_body)

@@ -2,14 +2,15 @@
 
 Domain errors get their status from `STATUS`; Connexion's own problems (validation, security,
 routing, media type) and unexpected exceptions are rendered here too, so every error a client sees
-is `{"status": "error", "error": "..."}` as `application/json`.
+is `{"status": "error", "error": "..."}` as `application/json`, except where the service itself
+answers otherwise (`UNLABELLED`, and an operation's `refusedBody`, see `reading`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from connexion.exceptions import (
@@ -23,6 +24,7 @@ from starlette.exceptions import HTTPException
 
 from mock_server.domain import errors
 from mock_server.http.journal import Validation, entry_of
+from mock_server.http.reading import Reading, RefusedBody
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,11 @@ def error_body(message: str, **extra: Any) -> dict[str, Any]:
     return {"status": "error", **extra, "error": message}
 
 
+UNLABELLED: tuple[type[errors.DomainError], ...] = (errors.InvalidChatId, errors.ChatIdConflict)
+"""Errors the service answers with `{"error": "..."}` alone, no `status`
+(`lib/sessions/chats/validateCreateSessionChatRequest.ts`, `createSessionChatHandler.ts`)."""
+
+
 def status_of(error: errors.DomainError) -> int:
     for kind in type(error).__mro__:
         if kind in STATUS:
@@ -68,6 +75,8 @@ def status_of(error: errors.DomainError) -> int:
 
 
 def body_of(error: errors.DomainError) -> dict[str, Any]:
+    if isinstance(error, UNLABELLED):
+        return {"error": error.message}
     if isinstance(error, errors.InvalidInput):
         return error_body(error.message, missing_fields=error.missing_fields)
     if isinstance(error, errors.UnknownCredentials):
@@ -108,16 +117,28 @@ async def render_domain_error(request: ConnexionRequest, exc: Exception) -> Conn
     return json_error(body_of(exc), status_of(exc), headers)
 
 
-async def render_problem(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-    assert isinstance(exc, ProblemException)
-    if exc.status == 401 and exc.detail in _SECURITY_PROBLEMS:
-        return json_error(body_of(errors.NotExactlyOneCredential()), 401)
-    if isinstance(exc, _VALIDATION_PROBLEMS):
-        _mark_invalid(request)
-    if exc.status >= 500:
-        log.error("%s: %s", exc.title, exc.detail)
-    message = exc.detail or exc.title or "Request failed"
-    return error_response(exc.status, str(message), headers=dict(exc.headers or {}))
+def problem_renderer(
+    how_read: Mapping[str, Reading],
+) -> Callable[[ConnexionRequest, Exception], Awaitable[ConnexionResponse]]:
+    """Render Connexion's problems; a refused body gets its operation's `refusedBody`, if any."""
+
+    async def render(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        assert isinstance(exc, ProblemException)
+        if exc.status == 401 and exc.detail in _SECURITY_PROBLEMS:
+            return json_error(body_of(errors.NotExactlyOneCredential()), 401)
+        if isinstance(exc, _VALIDATION_PROBLEMS):
+            _mark_invalid(request)
+        if isinstance(exc, RefusedBody):
+            reading = how_read.get(exc.operation_id or "")
+            if reading is not None and reading.refused_body is not None:
+                return json_error(reading.refused_body, exc.status)
+            return error_response(exc.status, str(exc.detail), missing_fields=exc.fields)
+        if exc.status >= 500:
+            log.error("%s: %s", exc.title, exc.detail)
+        message = exc.detail or exc.title or "Request failed"
+        return error_response(exc.status, str(message), headers=dict(exc.headers or {}))
+
+    return render
 
 
 def http_exception_renderer(

@@ -128,8 +128,9 @@ def load_json(text: str | bytes) -> Any:
         raise BadRequestProblem(detail=f"{exc} is not a JSON number") from None
     except RecursionError:
         raise BadRequestProblem(detail="The JSON body nests too deeply to be read") from None
-    except json.JSONDecodeError as exc:
-        raise BadRequestProblem(detail=str(exc)) from None
+    except json.JSONDecodeError:
+        # The service's words (`lib/chat/validateChatWorkflow.ts` and its other validators).
+        raise BadRequestProblem(detail="Invalid JSON body") from None
     except ValueError as exc:
         # Python refuses to read integers of more than 4,300 digits, which JSON allows.
         raise BadRequestProblem(detail=f"The JSON body cannot be read: {exc}") from None

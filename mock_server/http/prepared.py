@@ -13,13 +13,14 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
 from connexion.apps.asynchronous import AsyncApi, AsyncASGIApp, AsyncOperation
 from connexion.decorators.parameter import snake_and_shadow
+from connexion.json_schema import format_error_with_path
 from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
@@ -38,18 +39,24 @@ from starlette.types import Receive, Scope, Send
 
 from mock_server.domain.errors import InvalidInput
 from mock_server.http.limits import load_json
+from mock_server.http.reading import ERROR_MESSAGE, CredentialsAfterBody, RefusedBody, operation_id_of
 
-MIDDLEWARES = [
-    ServerErrorMiddleware,
-    ExceptionMiddleware,
-    RoutingMiddleware,
-    SecurityMiddleware,
-    RequestValidationMiddleware,
-    LifespanMiddleware,
-    ContextMiddleware,
-]
-"""Connexion's default list without Swagger UI (the mock serves Swagger UI 5 itself) and without
-response validation (off in the mock; the contract suite validates responses from outside)."""
+
+def middlewares(credentials_after_body: Mapping[str, Any]) -> list[Any]:
+    """Connexion's default list without Swagger UI (the mock serves Swagger UI 5 itself) and without
+    response validation (off in the mock; the contract suite validates responses from outside), and
+    with a second security layer, after validation, for the operations whose body is checked first
+    (`credentials_after_body`: their security requirements, by operation id)."""
+    return [
+        ServerErrorMiddleware,
+        ExceptionMiddleware,
+        RoutingMiddleware,
+        SecurityMiddleware,
+        RequestValidationMiddleware,
+        functools.partial(CredentialsAfterBody, requirements=credentials_after_body),
+        LifespanMiddleware,
+        ContextMiddleware,
+    ]
 
 
 _NO_DEFAULT = object()
@@ -199,9 +206,25 @@ class PreparedJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
     """Connexion's JSON body validator, with the draft-4 validator of each schema built once, and
     the body's depth bounded before it is parsed."""
 
+    _operation_id: str | None = None
+
     async def _parse(self, stream: AsyncIterator[bytes], scope: Scope) -> Any:
+        # Connexion makes a validator per request; the error layer, outside routing, reads the
+        # operation off the refusal.
+        self._operation_id = operation_id_of(scope)
         body = b"".join([message async for message in stream]).decode(self._encoding)
         return load_json(body) if body else None
+
+    def _validate(self, body: Any) -> dict[str, Any] | None:
+        # Connexion's own steps and message, unless the failing schema gives the service's words.
+        if not self._nullable and body is None:
+            raise RefusedBody("Request body must not be empty", self._operation_id)
+        try:
+            return self._validator.validate(body)  # type: ignore[no-any-return]
+        except ValidationError as exception:
+            declared = exception.schema.get(ERROR_MESSAGE) if isinstance(exception.schema, dict) else None
+            message = declared or f"{exception.message}{format_error_with_path(exception=exception)}"
+            raise RefusedBody(message, self._operation_id, _fields_of(exception)) from None
 
     @property
     def _validator(self) -> Any:
@@ -211,6 +234,21 @@ class PreparedJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
             schema,
             lambda: Draft4RequestValidator(schema, format_checker=Draft4Validator.FORMAT_CHECKER),
         )
+
+
+def _fields_of(exception: ValidationError) -> list[str]:
+    """The path to what was refused, as the service's `missing_fields` names it: for a missing
+    property, the property."""
+    path = [str(part) for part in exception.absolute_path]
+    required = exception.validator_value
+    if (
+        exception.validator == "required"
+        and isinstance(exception.instance, dict)
+        and isinstance(required, list)
+    ):
+        missing = [name for name in required if name not in exception.instance]
+        path += missing[:1]
+    return path
 
 
 def _parameter_validator(param: dict[str, Any]) -> Any:

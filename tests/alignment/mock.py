@@ -25,7 +25,9 @@ from tests.alignment.operations import DOCUMENTS, Operation
 from tests.alignment.wire import Wire
 
 # Where the service, not Connexion, refuses a string that is not a UUID (`require_uuid`,
-# `Sessions.create_chat`, `runs.start_run`): path parameters by name, body fields by JSON pointer.
+# `Sessions.create_chat`, `runs.start_run`, `Sessions.create_session`; body fields checked before
+# the credentials also carry the zod UUID as a `pattern`): path parameters by name, body fields by
+# JSON pointer.
 UUID_CHECKED_BY_THE_SERVICE = {
     "stopChat": {"path:chatId"},
     "sendChatMessage": {"body:/chatId", "body:/sessionId"},
@@ -39,6 +41,7 @@ UUID_CHECKED_BY_THE_SERVICE = {
     "deleteSessionChat": {"path:sessionId", "path:chatId"},
     "markChatRead": {"path:sessionId", "path:chatId"},
     "startChatRun": {"body:/artistId"},
+    "createSession": {"body:/artistId", "body:/organizationId"},
     "startGeneration": {"path:chatId"},
 }
 

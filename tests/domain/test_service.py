@@ -394,9 +394,9 @@ async def test_creating_a_chat_is_idempotent_on_its_id(service: ChatService):
     chat = await new_chat(service)
     assert await service.sessions.create_chat(A, chat.session_id, chat.id) == chat
     _, other = await service.sessions.create_session(A)
-    with pytest.raises(errors.Conflict, match="Chat ID conflict"):
+    with pytest.raises(errors.ChatIdConflict, match="Chat ID conflict"):
         await service.sessions.create_chat(A, other.session_id, chat.id)
-    with pytest.raises(errors.InvalidInput, match="Invalid chat id"):
+    with pytest.raises(errors.InvalidChatId, match="Invalid chat id"):
         await service.sessions.create_chat(A, chat.session_id, "nope")
 
 

@@ -102,6 +102,39 @@ async def test_a_stored_session_keeps_its_status_and_counts(store: ChatStore):
     assert await store.get_session(session.id) == replace(session, lifecycle_state="archived")
 
 
+async def test_a_session_change_is_made_on_the_session_as_stored(store: ChatStore):
+    session = Session(id=new_id(), account_id="acct", title="s")
+    await store.add_session(session)
+    changed = await store.update_session(session.id, lambda s: replace(s, lines_added=1))
+    assert changed == replace(session, lines_added=1)
+    assert await store.get_session(session.id) == changed
+    assert await store.update_session(session.id, lambda s: None) == changed, "None leaves it as it is"
+    assert await store.update_session(new_id(), lambda s: replace(s, title="x")) is None
+
+
+async def test_concurrent_session_changes_across_processes_are_all_kept(
+    store_pair: tuple[ChatStore, ChatStore],
+):
+    one, two = store_pair
+    session = Session(id=new_id(), account_id="acct", title="s")
+    await one.add_session(session)
+
+    def one_more(s: Session) -> Session:
+        return replace(s, lines_added=(s.lines_added or 0) + 1)
+
+    stores = [one if i % 2 else two for i in range(RACERS)]
+    await asyncio.gather(*[store.update_session(session.id, one_more) for store in stores])
+    assert (await two.get_session(session.id)).lines_added == RACERS
+
+
+async def test_a_forgotten_session_is_not_brought_back_by_a_change(store: ChatStore):
+    chat = await a_chat(store)
+    assert await store.evict_idle_chat() == chat.id
+    assert await store.update_session(chat.session_id, lambda s: replace(s, title="back")) is None
+    assert await store.get_session(chat.session_id) is None
+    assert await store.sessions("acct") == []
+
+
 async def test_a_chat_update_changes_only_the_fields_given_and_stamps_it(store: ChatStore):
     chat = await a_chat(store)
     assert await store.swap_active_stream(chat.id, None, "run_1")

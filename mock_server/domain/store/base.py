@@ -7,7 +7,7 @@ several server processes share chats, with a stop in one process cancelling a ge
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Protocol
 
 from mock_server.domain.answers import Answer
@@ -41,6 +41,15 @@ class ChatStore(Protocol):
     # Sessions, chats, messages
     async def add_session(self, session: Session) -> None: ...
     async def get_session(self, session_id: str) -> Session | None: ...
+    async def update_session(
+        self, session_id: str, change: Callable[[Session], Session | None]
+    ) -> Session | None:
+        """Store `change(session)` in place of the session, as one step: a concurrent change is
+        never lost and a forgotten session never comes back. `change` may be called more than once
+        (with the session as stored each time) and returns None to leave it as it is. The session as
+        stored now, or None when it is not stored."""
+        ...
+
     async def sessions(self, account_id: str) -> list[Session]: ...
     async def add_chat(self, chat: Chat) -> Chat:
         """Store `chat` unless one with its id exists; return the stored chat either way."""

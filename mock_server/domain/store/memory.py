@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -92,6 +92,17 @@ class MemoryStore:
 
     async def get_session(self, session_id: str) -> Session | None:
         return self._sessions.get(session_id)
+
+    async def update_session(
+        self, session_id: str, change: Callable[[Session], Session | None]
+    ) -> Session | None:
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        changed = change(session)
+        if changed is not None:
+            self._sessions[session_id] = session = changed
+        return session
 
     async def sessions(self, account_id: str) -> list[Session]:
         return [self._sessions[s] for s in self._sessions_of.get(account_id, [])]

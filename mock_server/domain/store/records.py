@@ -60,28 +60,30 @@ def session_of(text: str) -> Session:
 
 
 def chat_text(chat: Chat) -> str:
-    """The fields of `chat` that never change once it is stored."""
+    """The fields of `chat` that never change once it is stored (its title and model change, and
+    are kept beside them)."""
     return dumps(
         {
             "id": chat.id,
             "session_id": chat.session_id,
-            "title": chat.title,
-            "model_id": chat.model_id,
             "created_at": chat.created_at,
             "answer": answer_json(chat.answer) if chat.answer is not None else None,
         }
     )
 
 
-def chat_of(text: str, active: str, updated_at: str, last_assistant_at: str) -> Chat:
-    data = json.loads(text)
+def chat_of(fields: dict[str, str]) -> Chat:
+    """The chat of its stored fields: its record, and what changes beside it."""
+    data = json.loads(fields["record"])
     answer = data.pop("answer")
     return Chat(
         **data,
+        title=fields["title"],
+        model_id=fields["model"],
         answer=stored_answer(answer) if answer is not None else None,
-        active_stream_id=active or None,
-        updated_at=updated_at,
-        last_assistant_message_at=last_assistant_at or None,
+        active_stream_id=fields["active"] or None,
+        updated_at=fields["updated"],
+        last_assistant_message_at=fields["last"] or None,
     )
 
 

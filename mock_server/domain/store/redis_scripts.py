@@ -26,6 +26,7 @@ __all__ = [
     "MARK_READ",
     "REMOVE_CHAT",
     "RENEW_LEASES",
+    "REPLACE_SESSION",
     "REQUEST_CANCEL",
     "SWAP_ACTIVE_STREAM",
     "TAKE_OVER",
@@ -76,12 +77,23 @@ end
 redis.call('SET', p .. 'session:' .. id, ARGV[4])
 """
 
+# A session's record replaced only if it is still the one the change was made from: 1 replaced,
+# 0 changed meanwhile (read it again), -1 forgotten (it stays so).
+REPLACE_SESSION = """
+local key = ARGV[1] .. 'session:' .. ARGV[2]
+local current = redis.call('GET', key)
+if not current then return -1 end
+if current ~= ARGV[3] then return 0 end
+redis.call('SET', key, ARGV[4])
+return 1
+"""
+
 ADD_CHAT = """
 local p, id, session = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'chat:' .. id
 if redis.call('EXISTS', key) == 1 then return 0 end
 redis.call('HSET', key, 'record', ARGV[4], 'session', session, 'active', ARGV[5],
-  'updated', ARGV[6], 'last', ARGV[7])
+  'updated', ARGV[6], 'last', ARGV[7], 'title', ARGV[8], 'model', ARGV[9])
 redis.call('ZADD', p .. 'chat-order', redis.call('INCR', p .. 'chat-seq'), id)
 redis.call('RPUSH', p .. 'chats-of:' .. session, id)
 return 1

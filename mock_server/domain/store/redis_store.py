@@ -17,11 +17,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import replace
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 
 from mock_server.domain.answers import Answer, answer_json, stored_answer
+from mock_server.domain.errors import TooBusy
 from mock_server.domain.models import Account, Chat, ChatRemoval, Chunk, Message, Run, RunStatus, Session, now
 from mock_server.domain.store import records
 from mock_server.domain.store.base import RunForgotten, RunTaken
@@ -34,6 +34,10 @@ MAX_INDEX = 2**63
 """Past any chunk a run can have; a larger start index reads from here."""
 SEEDING_WINDOW = 30
 """Seconds a process has to load the seed before another may take over the loading."""
+_REPLACED, _GONE = 1, -1
+"""`REPLACE_SESSION`'s answers (0: the record changed meanwhile)."""
+_MAX_SESSION_RACES = 50
+"""Times a session's change is made again because another changed it first, before giving up."""
 
 
 class RedisStore:
@@ -82,6 +86,25 @@ class RedisStore:
         text = await self._call("GET", self._key("session", session_id))
         return records.session_of(text) if text else None
 
+    async def update_session(
+        self, session_id: str, change: Callable[[Session], Session | None]
+    ) -> Session | None:
+        # Optimistic: the change is stored only if the record is still the one it was made from.
+        for _ in range(_MAX_SESSION_RACES):
+            text = await self._call("GET", self._key("session", session_id))
+            if not text:
+                return None
+            changed = change(records.session_of(text))
+            if changed is None:
+                return records.session_of(text)
+            new_text = records.session_text(changed)
+            outcome = await self._run("REPLACE_SESSION", session_id, text, new_text)
+            if outcome == _REPLACED:
+                return changed
+            if outcome == _GONE:
+                return None
+        raise TooBusy("The session is changed by too many requests at once; try again shortly")
+
     async def sessions(self, account_id: str) -> list[Session]:
         ids = await self._call("LRANGE", self._key("sessions-of", account_id), 0, -1)
         texts = await self._call("MGET", *[self._key("session", i) for i in ids]) if ids else []
@@ -96,6 +119,8 @@ class RedisStore:
             chat.active_stream_id or "",
             chat.updated_at,
             chat.last_assistant_message_at or "",
+            chat.title,
+            chat.model_id,
         )
         if added:
             return chat
@@ -122,14 +147,7 @@ class RedisStore:
 
     @staticmethod
     def _chat(fields: dict[str, str]) -> Chat | None:
-        if not fields:
-            return None
-        chat = records.chat_of(fields["record"], fields["active"], fields["updated"], fields["last"])
-        if "title" in fields or "model" in fields:
-            chat = replace(
-                chat, title=fields.get("title", chat.title), model_id=fields.get("model", chat.model_id)
-            )
-        return chat
+        return records.chat_of(fields) if fields else None
 
     async def update_chat(
         self, chat_id: str, *, title: str | None = None, model_id: str | None = None
