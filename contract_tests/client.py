@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from httpx_sse import EventSource
+from httpx_sse import EventSource, ServerSentEvent
 
 from contract_tests.conformance import SpecConformance
 from contract_tests.outgoing import Outgoing, curl_for, server_faults
@@ -24,6 +24,8 @@ from contract_tests.streams import StreamGrammar
 from contract_tests.violations import Violation, ViolationError, describe_response
 
 DONE = "[DONE]"
+CLOSE_GRACE = 2.0
+"""Seconds a stream may stay open after its end (`finish` or `data: [DONE]`), at most `--timeout`."""
 
 
 class SetupUnavailable(Exception):
@@ -201,8 +203,15 @@ class RecoupClient:
                     self.check(response)
                     return
                 grammar = StreamGrammar(from_start=request.url.params.get("startIndex", "0") == "0")
-                async for event in EventSource(response).aiter_sse():
+                events = EventSource(response).aiter_sse()
+                while (event := await self._next_event(events, log, request)) is not None:
                     log.arrivals.append(time.monotonic())
+                    if log.done:
+                        raise ViolationError(
+                            Violation(
+                                f"an event after `data: [DONE]`: {event.data[:200]!r}", curl_for(request)
+                            )
+                        )
                     if event.data == DONE:
                         log.done = True
                         continue
@@ -215,6 +224,29 @@ class RecoupClient:
             yield log, chunks()
         finally:
             await response.aclose()
+
+    async def _next_event(
+        self, events: AsyncIterator[ServerSentEvent], log: StreamLog, request: httpx.Request
+    ) -> ServerSentEvent | None:
+        """The stream's next event, or None at its end; once the answer is over, the stream must
+        end within `CLOSE_GRACE`, or a client waits on an answer that has nothing more to say."""
+        ended = log.done or (bool(log.chunks) and log.chunks[-1].get("type") == "finish")
+        try:
+            if not ended:
+                return await anext(events)
+            grace = min(CLOSE_GRACE, self.outgoing.timeout)
+            return await asyncio.wait_for(anext(events), grace)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            last = "`data: [DONE]`" if log.done else "`finish`"
+            raise ViolationError(
+                Violation(
+                    f"the stream stayed open {grace:g} s after its end ({last}): a client waits on it",
+                    curl_for(request),
+                    log.describe(),
+                )
+            ) from None
 
     def _chunk(self, data: str, grammar: StreamGrammar, request: httpx.Request) -> dict[str, Any]:
         """One event's chunk, which must be a chunk of the contract in an order clients assemble."""

@@ -40,6 +40,25 @@ class Outcome:
             self.status = status
 
 
+# What Hypothesis adds to an exception raised in one of its examples: about the test, not the server.
+_HYPOTHESIS_NOTES = (
+    "Failing explicit example",
+    "Falsifying example",
+    "Falsifying explicit example",
+    "You can reproduce this example",
+    "@reproduce_failure",
+    "Explanation:",
+    "Trying example",
+    "while generating",
+)
+
+
+def without_hypothesis_notes(text: str) -> str:
+    """`text` without the lines Hypothesis adds to it (the example's arguments, how to replay it)."""
+    kept = [line for line in text.splitlines() if not line.strip().startswith(_HYPOTHESIS_NOTES)]
+    return "\n".join(kept).strip()
+
+
 def rule_of(test: str) -> str:
     """`test_foo` for `test_foo[...]`, but Schemathesis's tests keep their operation: `test_x[POST /a]`."""
     name, _, param = test.partition("[")
@@ -82,7 +101,7 @@ class ContractReport:
         elif report.skipped:
             outcome.add(NOT_CHECKED)
             reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
-            outcome.reason = reason.removeprefix("Skipped: ")
+            outcome.reason = without_hypothesis_notes(reason.removeprefix("Skipped: "))
 
     @property
     def defects(self) -> list[SuiteDefect]:

@@ -36,7 +36,8 @@ LATE_SLACK = 0.1 + 2 * TARGET.round_trip
 second for the server's own scheduling, plus the network's round trip, twice."""
 CHATS_PATH = "/api/sessions/{sessionId}/chats/{chatId}"
 
-CAN_CREATE_CHATS = TARGET.has_operation("post", "/api/sessions")
+CHAT_CREATION_PROBLEM = TARGET.chat_creation_problem()
+CAN_CREATE_CHATS = CHAT_CREATION_PROBLEM is None
 CAN_READ_CHATS = TARGET.has_operation("get", CHATS_PATH)
 GIVEN_CHATS = bool(OPTIONS.chat and OPTIONS.other_chat)
 
@@ -44,6 +45,8 @@ GIVEN_CHATS = bool(OPTIONS.chat and OPTIONS.other_chat)
 def _generation_unavailable() -> str | None:
     if not OPTIONS.generation:
         return "--no-generation: this rule needs a running generation"
+    if CHAT_CREATION_PROBLEM is not None:
+        return f"this rule needs a running generation in a new chat: {CHAT_CREATION_PROBLEM}"
     for method, path in (("post", "/api/sessions"), ("post", "/api/chat"), ("get", CHATS_PATH)):
         if not TARGET.has_operation(method, path):
             return (

@@ -19,6 +19,22 @@ import referencing
 import referencing.jsonschema
 
 CHUNK_SCHEMA = "UIMessageChunk"
+CLOSING_CHUNKS = frozenset(
+    {
+        "abort",
+        "tool-input-available",
+        "tool-input-error",
+        "tool-output-error",
+        "text-end",
+        "reasoning-end",
+        "finish-step",
+        "message-metadata",
+        "error",
+        "finish",
+    }
+)
+"""What a stopped answer may still send: the closing of what it had begun (a tool call whose input
+was cut short is given one, `{}`, before its error) and its end. Nothing new begins."""
 _BASE = "urn:recoup-contract:document"
 
 
@@ -76,12 +92,30 @@ class StreamGrammar:
         self._tool_inputs: set[str] = set()
         self._tools: set[str] = set()
         self._index = 0
+        self._ended_by: str | None = None
+        """`finish` or `abort` once the stream has said the answer is over."""
 
     def feed(self, chunk: dict[str, Any]) -> str | None:
         """Why `chunk` cannot come next, or None."""
         index, self._index = self._index, self._index + 1
-        problem = self._order(str(chunk.get("type")), chunk) if self.from_start else None
+        kind = str(chunk.get("type"))
+        problem = self._after_the_end(kind)
+        if problem is None and self.from_start:
+            problem = self._order(kind, chunk)
+        if kind in ("finish", "abort") and self._ended_by != "finish":
+            self._ended_by = kind
         return f"chunk {index}: {problem}" if problem else None
+
+    def _after_the_end(self, kind: str) -> str | None:
+        """Nothing follows `finish` (but `data: [DONE]`, which is no chunk), and after `abort` only
+        the closing of what was begun: a stopped answer ends with `abort` alone, or closes its tool
+        calls and sends `finish` after it, as the service does (the abort comes from the model's
+        stream, the closing from `runAgentWorkflow.ts` and the stream's watcher)."""
+        if self._ended_by == "finish":
+            return f"`{kind}` after `finish`: nothing but `data: [DONE]` may follow it"
+        if self._ended_by == "abort" and kind not in CLOSING_CHUNKS:
+            return f"`{kind}` after `abort`: a stopped answer only closes what it began"
+        return None
 
     def _order(self, kind: str, chunk: dict[str, Any]) -> str | None:
         part_id = str(chunk.get("id"))

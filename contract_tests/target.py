@@ -139,6 +139,7 @@ class Target:
     _stack: ExitStack = field(default_factory=ExitStack)
     _portal: BlockingPortal | None = None
     _outgoing: Outgoing | None = None
+    _creation_problem: object = field(default=None)
 
     def open(self) -> Target:
         try:
@@ -245,6 +246,29 @@ class Target:
         from mock_server.http.spec import load_document
 
         return load_document(), "the bundled contract (openapi/recoup-chat.yaml)"
+
+    def chat_creation_problem(self) -> str | None:
+        """Why the target cannot make chats for the rules (None when it can): the contract has no
+        `POST /api/sessions`, or the target refuses it. Tried once, and only when chats were given
+        (`--chat`): without them a refusal is each rule's own set-up failure."""
+        if not self.has_operation("post", "/api/sessions"):
+            return "the contract judged has no POST /api/sessions"
+        if not (self.options.chat and self.options.other_chat):
+            return None
+        if self._creation_problem is None:
+            self._creation_problem = self.run(self._try_creating_a_chat) or ""
+        return str(self._creation_problem) or None
+
+    async def _try_creating_a_chat(self) -> str | None:
+        try:
+            response = await self.outgoing.request(
+                "POST", "/api/sessions", headers={"x-api-key": self.options.key_a}, json={"title": "contract"}
+            )
+        except ViolationError as exc:
+            return f"POST /api/sessions failed: {exc}"
+        if response.status_code != 200:
+            return f"POST /api/sessions answered {response.status_code}, not a new chat"
+        return None
 
     def has_operation(self, method: str, path: str) -> bool:
         return method.lower() in self.document.get("paths", {}).get(path, {})

@@ -30,6 +30,13 @@ from contract_tests.violations import Violation, ViolationError
 GENERATING_OPERATIONS = ("sendChatMessage", "startChatRun")
 # Statuses a valid request with valid credentials may get: never 400, 401 or a server error.
 _ACCEPTED = ("200", "201", "202", "204", "403", "404", "409")
+# Statuses an invalid request may get; 200 too where the operation reads a body it cannot parse
+# as `{}`, as its `x-recoup-request` says (the service's `safeParseJson`).
+_REJECTED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
+
+
+def _reads_garbage_as_empty(operation: dict[str, Any]) -> bool:
+    return bool(operation.get("x-recoup-request", {}).get("readAsEmpty"))
 
 
 def _operations_config(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -40,19 +47,15 @@ def _operations_config(document: dict[str, Any]) -> list[dict[str, Any]]:
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             accepted = [code for code in operation["responses"] if code in _ACCEPTED]
+            configured: dict[str, Any] = {"positive_data_acceptance": {"expected-statuses": accepted}}
+            if _reads_garbage_as_empty(operation):
+                configured["negative_data_rejection"] = {"expected-statuses": ["200", *_REJECTED]}
             # By operation id where there is one: a path filter also matches the paths below it
             # (`/api/chat/runs` under `/api/chat`), and the configs of every match are merged.
             found.append(
-                {
-                    "include-operation-id": operation["operationId"],
-                    "checks": {"positive_data_acceptance": {"expected-statuses": accepted}},
-                }
+                {"include-operation-id": operation["operationId"], "checks": configured}
                 if "operationId" in operation
-                else {
-                    "include-path": path,
-                    "include-method": method.upper(),
-                    "checks": {"positive_data_acceptance": {"expected-statuses": accepted}},
-                }
+                else {"include-path": path, "include-method": method.upper(), "checks": configured}
             )
     return found
 

@@ -31,20 +31,8 @@ from contract_tests.rules import (
     needs_generation,
     run,
 )
-from contract_tests.streams import begun_tool_calls, open_tool_calls
+from contract_tests.streams import CLOSING_CHUNKS, begun_tool_calls, open_tool_calls
 
-# Chunks a stopped answer may still send: the closing of its parts (a tool call whose input was
-# cut short is given one, `{}`, before its error) and the end of the stream.
-TERMINAL_CHUNKS = {
-    "abort",
-    "tool-input-available",
-    "finish",
-    "finish-step",
-    "text-end",
-    "reasoning-end",
-    "tool-output-error",
-    "error",
-}
 CANCELLED = "Cancelled"
 """The `errorText` the service gives a tool call that a stop cut short."""
 WHOLE_ANSWER_SECONDS = max(60.0, 6 * OPTIONS.timeout)
@@ -100,7 +88,7 @@ def test_stopped_stream_ends(after: int) -> None:
             late = [
                 chunk.get("type", "?")
                 for at, chunk in zip(log.arrivals, log.chunks, strict=False)
-                if at > answered + LATE_SLACK and chunk.get("type") not in TERMINAL_CHUNKS
+                if at > answered + LATE_SLACK and chunk.get("type") not in CLOSING_CHUNKS
             ]
             expect(
                 not late, f"chunks arrived {LATE_SLACK:.2f} s after the stop answered: {late[:5]}", response

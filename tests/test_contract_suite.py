@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server.config import Config
 from mock_server.http.app import create_app
@@ -149,6 +150,37 @@ async def test_rules_that_need_chats_are_not_checked_when_the_target_cannot_make
     assert rule_status(report, "test_foreign_chat_is_403") == "NOT CHECKED"
     assert "--chat and --other-chat" in report
     assert rule_status(report, "test_unknown_chat_is_404") == "HOLDS"
+
+
+class NoSessions:
+    """A server whose contract lists `POST /api/sessions` but that answers it 404."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/api/sessions":
+            body = b'{"status": "error", "error": "Not found"}'
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+async def test_given_chats_are_used_where_the_target_cannot_make_chats():
+    app = create_app(TEST_CONFIG, SEED_WITH_CHATS)
+    await app.runtime.start()
+    try:
+        async with served(NoSessions(app)) as url:
+            code, report = await run_suite_against(
+                url, *IDENTITIES, "--chat", CHAT_A, "--other-chat", CHAT_B, "--rule", "foreign_chat_is_403"
+            )
+    finally:
+        await app.runtime.close()
+    assert code == 0, report
+    assert rule_status(report, "test_foreign_chat_is_403") == "HOLDS", report
+    assert "explicit example" not in report and "Falsifying" not in report, report
 
 
 def prism_command() -> list[str] | None:

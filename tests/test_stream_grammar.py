@@ -84,3 +84,15 @@ def test_unfinished_tool_calls_are_those_begun_without_a_result():
         {"type": "tool-output-error", "toolCallId": "a", "errorText": "Cancelled"},
     ]
     assert open_tool_calls(chunks) == ["b"]
+
+
+def test_nothing_follows_finish_and_nothing_new_begins_after_abort():
+    started = [{"type": "start"}, {"type": "start-step"}, {"type": "text-start", "id": "t"}]
+    assert problems([*started, {"type": "finish"}, {"type": "start-step"}]) == [
+        "chunk 4: `start-step` after `finish`: nothing but `data: [DONE]` may follow it"
+    ]
+    assert problems([*started, {"type": "abort"}, {"type": "text-start", "id": "late"}]) == [
+        "chunk 4: `text-start` after `abort`: a stopped answer only closes what it began"
+    ]
+    closed = [{"type": "abort"}, {"type": "text-end", "id": "t"}, {"type": "finish-step"}, {"type": "finish"}]
+    assert problems([*started, *closed]) == []

@@ -137,6 +137,36 @@ MUTANTS: dict[str, Mutant] = {
             service=broken.AbortWithReason,
         ),
         Mutant(
+            "chunk-after-abort",
+            "test_stopped_stream_ends",
+            "a stopped answer's stream goes on after `abort` (a new text part), which no client reads",
+            service=broken.ChunkAfterAbort,
+        ),
+        Mutant(
+            "stream-lingers",
+            "test_an_answer_streams_whole_to_its_finish",
+            f"an answer's stream stays open {broken.LINGER_SECONDS:g} s after `data: [DONE]`",
+            wrapper=broken.StreamLingers,
+        ),
+        Mutant(
+            "resume-idle-200",
+            "test_a_resume_with_nothing_running_is_204_with_no_body",
+            "a resume with nothing running answers 200 and an empty stream, not 204",
+            service=broken.ResumeIdleIs200,
+        ),
+        Mutant(
+            "resume-from-start",
+            "test_a_resume_is_the_running_answer_from_its_start_index",
+            "a resume replays the answer from its first chunk, whatever startIndex says",
+            service=broken.ResumeFromTheStart,
+        ),
+        Mutant(
+            "start-index-unchecked",
+            "test_a_start_index_that_is_not_a_non_negative_integer_is_400",
+            "a resume reads a startIndex that is not a non-negative integer as none (from the start)",
+            wrapper=broken.StartIndexUnchecked,
+        ),
+        Mutant(
             "delta-before-start",
             "test_an_answer_streams_whole_to_its_finish",
             "deltas stream without their part's start chunk, which AI SDK clients throw on",

@@ -10,6 +10,7 @@ import asyncio
 import http
 import json
 import re
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -182,6 +183,38 @@ class AbortWithReason(_ChunkRewriter):
             yield {**chunk, "reason": "user"} if chunk.get("type") == "abort" else chunk
 
 
+class ChunkAfterAbort(_ChunkRewriter):
+    async def rewrite(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
+        async for chunk in chunks:
+            yield chunk
+            if chunk.get("type") == "abort":
+                yield {"type": "text-start", "id": "after-abort"}
+
+
+async def _nothing() -> AsyncIterator[Chunk]:
+    return
+    yield
+
+
+class ResumeIdleIs200(ChatService):
+    """A resume with nothing running answers 200 and an empty stream, not 204."""
+
+    async def resume(
+        self, account: Account, chat_id: str, start_index: int, account_id: str | None = None
+    ) -> Resumed | None:
+        resumed = await super().resume(account, chat_id, start_index, account_id)
+        return resumed or Resumed(new_claim(), -1, _nothing())
+
+
+class ResumeFromTheStart(ChatService):
+    """A resume replays the run from its first chunk, whatever `startIndex` says."""
+
+    async def resume(
+        self, account: Account, chat_id: str, start_index: int, account_id: str | None = None
+    ) -> Resumed | None:
+        return await super().resume(account, chat_id, 0, account_id)
+
+
 class DeltaBeforeStart(_ChunkRewriter):
     async def rewrite(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
         async for chunk in chunks:
@@ -259,6 +292,45 @@ class SuccessMissing(_JsonRewriter):
         if status == 200 and scope["path"].endswith("/stop"):
             body = {k: v for k, v in body.items() if k != "success"}
         return status, "application/json", body
+
+
+LINGER_SECONDS = 20.0
+
+
+class StreamLingers:
+    """Every event stream stays open `LINGER_SECONDS` after its last event."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streaming = False
+
+        async def lingering_send(message: Message) -> None:
+            nonlocal streaming
+            if message["type"] == "http.response.start":
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                streaming = content_type.startswith(b"text/event-stream")
+            elif streaming and message["type"] == "http.response.body" and not message.get("more_body"):
+                await send({**message, "more_body": True})
+                await asyncio.sleep(LINGER_SECONDS)
+            await send(message)
+
+        await self.app(scope, receive, lingering_send if scope["type"] == "http" else send)
+
+
+class StartIndexUnchecked:
+    """A resume reads a `startIndex` that is not a non-negative integer as no start index."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("/stream"):
+            query = urllib.parse.parse_qsl(scope.get("query_string", b"").decode("latin-1"), True)
+            kept = [(k, v) for k, v in query if k != "startIndex" or v.isdigit()]
+            scope = {**scope, "query_string": urllib.parse.urlencode(kept).encode()}
+        await self.app(scope, receive, send)
 
 
 _STOP_PATH = re.compile(r"^/api/chat/(?P<chat_id>[^/]+)/stop$")
