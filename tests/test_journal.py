@@ -45,6 +45,15 @@ async def test_journal_tells_invalid_requests_with_the_error(api: RecoupClient, 
     assert bad_id["error"] == "chatId must be a valid UUID"
 
 
+async def test_a_body_checked_before_credentials_is_journalled_as_passed(
+    anonymous: RecoupClient, admin: AdminClient
+):
+    # POST /api/chat/runs reads its body before the key, as the service does: valid, then 401.
+    await anonymous.request("POST", "/api/chat/runs", json_body={"prompt": "hi"}, validate=False)
+    [entry] = await admin.journal()
+    assert (entry["status"], entry["validation"]) == (401, "passed")
+
+
 async def test_journal_marks_chosen_responses_and_preflights(
     api: RecoupClient, raw: httpx.AsyncClient, admin: AdminClient
 ):

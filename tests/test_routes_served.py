@@ -90,10 +90,12 @@ def test_a_session_or_chat_created_from_a_body_that_is_not_json_is_made_as_if_em
     created = a.post("/api/sessions", content=b"{not json", headers=json_type)
     assert created.status_code == 200, created.text
     chats = f"/api/sessions/{created.json()['session']['id']}/chats"
-    for body in (b"{not json", b"[1, 2]", b'"text"'):
+    for body in (b"{not json", b"[1, 2]", b'"text"', b" ", b"\x00"):
         assert a.post(chats, content=body, headers=json_type).status_code == 200, body
     listed = a.get(chats).json()["chats"]
-    assert len(listed) == 4
+    assert len(listed) == 6
+    with_mark = a.post("/api/sessions", content=b'\xef\xbb\xbf{"title": "Marked"}', headers=json_type)
+    assert with_mark.json()["session"]["title"] == "Marked", "request.json() drops a byte order mark"
     not_an_object = a.post("/api/sessions", content=b"[1]", headers=json_type)
     assert not_an_object.status_code == 400, "JSON, but not an object"
 

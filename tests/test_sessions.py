@@ -216,3 +216,12 @@ async def test_another_account_cannot_mark_a_chat_read(api: RecoupClient, api_b:
     chat = await answered_chat(api)
     assert (await api_b.request("POST", f"{chat_path(chat)}/read")).status_code == 403
     assert await unread(api, chat)
+
+
+async def test_a_session_in_an_organization_the_account_is_not_in_is_403(api: RecoupClient):
+    body = {"organizationId": "aaaaaaaa-0000-4000-8000-000000000009"}
+    response = await api.request("POST", "/api/sessions", json_body=body)
+    assert (response.status_code, response.json()["error"]) == (
+        403,
+        "Access denied to specified organization_id",
+    )

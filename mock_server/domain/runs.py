@@ -65,7 +65,7 @@ async def start_run(service: ChatService, account: Account, request: RunRequest)
         if not account.may_act_for(request.account_id):
             raise AccountAccessDenied()
         account = Account(id=request.account_id, api_keys=())
-    if request.organization_id and not await _member_of(service, account.id, request.organization_id):
+    if request.organization_id and not await service.sessions.member_of(account.id, request.organization_id):
         raise OrganizationAccessDenied()
     if service.generations.full():
         raise TooManyGenerations()  # before the session is made, so that a refusal leaves nothing
@@ -91,15 +91,6 @@ async def run_status(service: ChatService, run_id: str) -> str:
     if run is None:
         raise RunNotFound()
     return RunStatus(run.status).value
-
-
-async def _member_of(service: ChatService, account_id: str, organization_id: str) -> bool:
-    """Whether the account belongs to the organization (`validateOrganizationAccess`): it is the
-    organization's own account, or one the organization's keys act for (`acts_for` in a seed)."""
-    if account_id == organization_id:
-        return True
-    organization = next((a for a in await service.store.accounts() if a.id == organization_id), None)
-    return organization is not None and account_id in organization.acts_for
 
 
 def _user_message(text: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from mock_server.domain.errors import (
     InvalidInput,
     InvalidUUID,
     LastChatOfSession,
+    OrganizationAccessDenied,
     SessionNotFound,
     TooManyChats,
 )
@@ -107,7 +108,10 @@ class Sessions:
         model_id: str = DEFAULT_MODEL_ID,
     ) -> tuple[Session, Chat]:
         """A session and its first chat; without a title (or a blank one), a city name the account
-        has not used yet (`lib/sessions/resolveSessionTitle.ts`)."""
+        has not used yet (`lib/sessions/resolveSessionTitle.ts`). An `organization_id` must be one
+        the account belongs to (`validateCreateSessionBody.ts` hands it to `validateAuthContext`)."""
+        if organization_id and not await self.member_of(account.id, organization_id):
+            raise OrganizationAccessDenied()
         title = js_trim(title) if title else ""
         if not title:
             title = city_title({s.title for s in await self.store.sessions(account.id)})
@@ -135,6 +139,14 @@ class Sessions:
         if chat.session_id != session.id:
             raise ChatIdConflict()
         return chat
+
+    async def member_of(self, account_id: str, organization_id: str) -> bool:
+        """Whether the account belongs to the organization (`validateOrganizationAccess`): it is
+        the organization's own account, or one the organization's keys act for (`acts_for`)."""
+        if account_id == organization_id:
+            return True
+        organization = next((a for a in await self.store.accounts() if a.id == organization_id), None)
+        return organization is not None and account_id in organization.acts_for
 
     async def make_room_for_a_chat(self) -> None:
         full = self.max_chats and await self.store.chat_count() >= self.max_chats

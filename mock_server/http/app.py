@@ -3,9 +3,10 @@
 Around the contract's API: CORS, the request journal, chosen responses (`Prefer`) and latency, the
 admin API under `/__mock` with its own document, Swagger UI at `/ui` and the demo page at `/demo`.
 Outermost first, the stack is: journal, CORS, runtime, Connexion's errors, routing, chosen
-responses, security, validation, the journal's validation mark, handlers; so preflights are
-answered before credentials are asked for, error responses carry CORS headers, and the journal
-sees every answer. Between CORS and runtime, the admin API's own CORS (configured origins only) and
+responses, security, validation, the journal's validation mark, the security of the operations
+whose body is checked first (`reading`), handlers; so preflights are answered before credentials
+are asked for, error responses carry CORS headers, and the journal sees every answer. Between
+CORS and runtime, the admin API's own CORS (configured origins only) and
 its guard (`admin.guard`) refuse other sites, rebound hosts and missing tokens before anything runs.
 """
 
@@ -143,7 +144,7 @@ def create_app(
     app = MockApp(
         __name__,
         lifespan=lifespan,
-        middlewares=prepared.middlewares(credentials_after_body),
+        middlewares=prepared.middlewares(credentials_after_body, validated=[PassedValidation]),
         security_map=prepared.SECURITY_MAP,
         validator_map=prepared.VALIDATOR_MAP_PREPARED,
     )
@@ -220,7 +221,6 @@ def create_app(
     app.add_middleware(BodyLimit, MiddlewarePosition.BEFORE_VALIDATION, max_bytes=config.max_body_bytes)
     app.add_middleware(PlainTextIsJson, MiddlewarePosition.BEFORE_VALIDATION, except_under=admin.PREFIX)
     app.add_middleware(ReadAsEmpty, MiddlewarePosition.BEFORE_VALIDATION, readings=how_read)
-    app.add_middleware(PassedValidation, MiddlewarePosition.BEFORE_CONTEXT)
     app.add_error_handler(DomainError, errors.render_domain_error)
     app.add_error_handler(ProblemException, errors.problem_renderer(how_read))
     all_paths = PathIndex(_all_paths(document, admin_document))

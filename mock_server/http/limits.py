@@ -124,8 +124,8 @@ def load_json(text: str | bytes) -> Any:
         raise BadRequestProblem(detail=problem)
     try:
         return json.loads(text, parse_constant=_not_a_number)
-    except NotANumber as exc:
-        raise BadRequestProblem(detail=f"{exc} is not a JSON number") from None
+    except NotANumber:
+        raise BadRequestProblem(detail="Invalid JSON body") from None  # NaN, Infinity: not JSON
     except RecursionError:
         raise BadRequestProblem(detail="The JSON body nests too deeply to be read") from None
     except json.JSONDecodeError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -42,17 +42,19 @@ from mock_server.http.limits import load_json
 from mock_server.http.reading import ERROR_MESSAGE, CredentialsAfterBody, RefusedBody, operation_id_of
 
 
-def middlewares(credentials_after_body: Mapping[str, Any]) -> list[Any]:
+def middlewares(credentials_after_body: Mapping[str, Any], validated: Sequence[Any] = ()) -> list[Any]:
     """Connexion's default list without Swagger UI (the mock serves Swagger UI 5 itself) and without
     response validation (off in the mock; the contract suite validates responses from outside), and
     with a second security layer, after validation, for the operations whose body is checked first
-    (`credentials_after_body`: their security requirements, by operation id)."""
+    (`credentials_after_body`: their security requirements, by operation id). `validated` are the
+    layers a request reaches once it has passed validation, before those credentials."""
     return [
         ServerErrorMiddleware,
         ExceptionMiddleware,
         RoutingMiddleware,
         SecurityMiddleware,
         RequestValidationMiddleware,
+        *validated,
         functools.partial(CredentialsAfterBody, requirements=credentials_after_body),
         LifespanMiddleware,
         ContextMiddleware,

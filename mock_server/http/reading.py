@@ -49,19 +49,37 @@ class Reading:
     empty_when_not_an_object: bool = False
     refused_body: dict[str, Any] | None = None
 
-    def as_empty(self, body: bytes, max_depth: int) -> bool:
-        """Whether `body` is read as `{}`; never one beyond the mock's depth bound, which is
-        refused as on every route."""
+    def read(self, body: bytes, max_depth: int, charset: str = "utf-8") -> bytes:
+        """`body` as the service reads it (`request.json()`): decoded (as UTF-8 unless its
+        Content-Type names a charset Connexion will decode it with), a byte order mark dropped and
+        bad bytes replaced, and `{}` for one it reads as empty; in the same charset. A body beyond
+        the mock's depth bound is left for validation to refuse, as on every route."""
         if not (self.empty_when_malformed or self.empty_when_not_an_object):
-            return False
-        if depth_problem(body, max_depth):
-            return False
+            return body
+        try:
+            text = body.decode(charset, errors="replace").removeprefix("\ufeff")
+        except LookupError:
+            charset = "utf-8"
+            text = body.decode(charset, errors="replace").removeprefix("\ufeff")
+        if depth_problem(text, max_depth):
+            return body
         try:
             # Read as JSON.parse reads: any number (Python refuses integers of 4,300 digits), no NaN.
-            data = json.loads(body, parse_constant=_refuse, parse_int=_number, parse_float=_number)
+            data = json.loads(text, parse_constant=_refuse, parse_int=_number, parse_float=_number)
         except (ValueError, RecursionError):
-            return self.empty_when_malformed or self.empty_when_not_an_object
-        return self.empty_when_not_an_object and not isinstance(data, dict)
+            return "{}".encode(charset)
+        if self.empty_when_not_an_object and not isinstance(data, dict):
+            return "{}".encode(charset)
+        return text.encode(charset)
+
+
+def _charset_of(scope: Scope) -> str:
+    label = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1")
+    for parameter in label.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return "utf-8"
 
 
 def _number(_text: str) -> int:
@@ -152,8 +170,8 @@ class CredentialsAfterBody(SecurityMiddleware):  # type: ignore[misc]
 
 
 class ReadAsEmpty:
-    """Replaces the body of an operation that reads a malformed one as `{}` (see `Reading.as_empty`)
-    with `{}`, before Connexion validates it."""
+    """Gives Connexion the body of an operation that reads a malformed one as `{}` as the service
+    reads it (see `Reading.read`), before it is validated."""
 
     def __init__(self, app: ASGIApp, readings: Mapping[str, Reading]) -> None:
         self.app = app
@@ -179,7 +197,7 @@ class ReadAsEmpty:
                 break
         runtime = CURRENT_RUNTIME.get()
         max_depth = (runtime.config if runtime else Config()).max_json_depth
-        read = b"{}" if body.strip() and reading.as_empty(bytes(body), max_depth) else bytes(body)
+        read = reading.read(bytes(body), max_depth, _charset_of(scope)) if body else b""
         headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
         headers.append((b"content-length", str(len(read)).encode()))
         replayed = False

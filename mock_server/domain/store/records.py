@@ -76,10 +76,12 @@ def chat_of(fields: dict[str, str]) -> Chat:
     """The chat of its stored fields: its record, and what changes beside it."""
     data = json.loads(fields["record"])
     answer = data.pop("answer")
+    # A record stored before the title and model moved beside it still carries them.
+    title, model_id = data.pop("title", None), data.pop("model_id", None)
     return Chat(
         **data,
-        title=fields["title"],
-        model_id=fields["model"],
+        title=fields.get("title", title),
+        model_id=fields.get("model", model_id),
         answer=stored_answer(answer) if answer is not None else None,
         active_stream_id=fields["active"] or None,
         updated_at=fields["updated"],

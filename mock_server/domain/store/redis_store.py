@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
@@ -89,8 +90,11 @@ class RedisStore:
     async def update_session(
         self, session_id: str, change: Callable[[Session], Session | None]
     ) -> Session | None:
-        # Optimistic: the change is stored only if the record is still the one it was made from.
-        for _ in range(_MAX_SESSION_RACES):
+        # Optimistic: the change is stored only if the record is still the one it was made from;
+        # a lost race waits a random moment, growing, so that racers spread out.
+        for attempt in range(_MAX_SESSION_RACES):
+            if attempt:
+                await asyncio.sleep(random.uniform(0, 0.001 * attempt))
             text = await self._call("GET", self._key("session", session_id))
             if not text:
                 return None
