@@ -181,7 +181,10 @@ class RecoupClient:
         while not (await self.chat_state(chat))["isStreaming"]:
             if time.monotonic() > deadline:
                 raise ViolationError(
-                    Violation(f"the chat never reported isStreaming within {self.outgoing.timeout:g} s")
+                    Violation(
+                        f"the chat never reported isStreaming within {self.outgoing.timeout:g} s",
+                        timed_out=True,
+                    )
                 )
             await asyncio.sleep(0.01)
 
@@ -245,6 +248,7 @@ class RecoupClient:
                     f"the stream stayed open {grace:g} s after its end ({last}): a client waits on it",
                     curl_for(request),
                     log.describe(),
+                    timed_out=True,
                 )
             ) from None
 

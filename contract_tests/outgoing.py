@@ -87,7 +87,8 @@ def server_faults(request: httpx.Request, timeout: float) -> Iterator[None]:
     except (httpx.LocalProtocolError, httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         raise SuiteDefect(f"{request.method} {request.url}", f"{type(exc).__name__}: {exc}") from exc
     except httpx.TransportError as exc:
-        violation = Violation(_server_fault(exc, timeout), curl_for(request))
+        timed_out = isinstance(exc, httpx.TimeoutException)
+        violation = Violation(_server_fault(exc, timeout), curl_for(request), timed_out=timed_out)
         raise ViolationError(violation) from exc
 
 

@@ -64,8 +64,16 @@ class Inconclusive(Exception):
     """The server did something legitimate that leaves the rule undecided this time."""
 
 
+_TIMED_OUT: dict[str, Violation] = {}
+"""Per rule, the time-out that failed it: its further examples (Hypothesis shrinking the failure)
+fail at once with it, instead of waiting it out again."""
+
+
 def run(body: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
     """Run a rule's body on the target's loop; an inconclusive body is tried again, then NOT CHECKED."""
+    rule = body.__qualname__.split(".")[0]
+    if rule in _TIMED_OUT:
+        raise ViolationError(_TIMED_OUT[rule])
     TARGET.counts["rule examples"] += 1
     for _ in range(ATTEMPTS):
         try:
@@ -75,6 +83,11 @@ def run(body: Callable[..., Coroutine[Any, Any, None]], *args: Any) -> None:
             reason = str(exc)
         except SetupUnavailable as exc:
             pytest.skip(f"set-up: {exc}")
+        except ViolationError as exc:
+            waited = next((v for v in exc.violations if v.timed_out), None)
+            if waited is not None:
+                _TIMED_OUT[rule] = waited
+            raise
     pytest.skip(f"undecided after {ATTEMPTS} tries: {reason}")
 
 
@@ -82,15 +95,21 @@ def client(who: str = "a") -> RecoupClient:
     return TARGET.client(who)
 
 
-def expect(condition: bool, message: str, response: httpx.Response | StreamLog | None = None) -> None:
-    """Fail the rule with `message`, the request that broke it and what came back."""
+def expect(
+    condition: bool,
+    message: str,
+    response: httpx.Response | StreamLog | None = None,
+    *,
+    timed_out: bool = False,
+) -> None:
+    """Fail the rule with `message`, the request that broke it and what came back; `timed_out`
+    when the rule waited out a bound for it."""
     if condition:
         return
     if response is None:
-        raise ViolationError(Violation(message))
-    if isinstance(response, StreamLog):
-        raise ViolationError(Violation(message, curl_for(response.request), response.describe()))
-    raise ViolationError(Violation(message, curl_for(response.request), describe_response(response)))
+        raise ViolationError(Violation(message, timed_out=timed_out))
+    shown = response.describe() if isinstance(response, StreamLog) else describe_response(response)
+    raise ViolationError(Violation(message, curl_for(response.request), shown, timed_out=timed_out))
 
 
 def expect_answer(response: httpx.Response, answer: dict[str, Any], what: str) -> None:
@@ -181,7 +200,7 @@ async def generating(
             if until is not None and generation.chunks:
                 # The answer streams, just not what the rule waits for: the target's answers differ.
                 raise Inconclusive(late) from None
-            expect(False, late, generation.log)
+            expect(False, late, generation.log, timed_out=True)
         if generation.reading.done():
             log = generation.reading.result()
             expect(

@@ -1,5 +1,6 @@
 """Ownership on every route that names a session or a chat, as a property: another account's key
-gets 403, changes nothing and reveals nothing, while the chat is idle and while it generates.
+gets 403, changes nothing and reveals nothing (no title, no message, no chunk of the owner's), while
+the chat is idle, while it generates and once its answer was stopped.
 
 The routes are the served contract's (each is judged only when the judged contract has it); the
 stop has its own rule (`test_foreign_chat_is_403`), with the stop's particulars.
@@ -7,6 +8,7 @@ stop has its own rule (`test_foreign_chat_is_403`), with the stop's particulars.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ from contract_tests.rules import (
     CAN_READ_CHATS,
     CHATS_PATH,
     GENERATION_UNAVAILABLE,
+    OPTIONS,
     STOPPED_ANSWER,
     SUITE,
     TARGET,
@@ -71,7 +74,7 @@ ROUTES = [
     )
     if TARGET.has_operation(route.method.lower(), route.path)
 ]
-STATES = ["idle"] if GENERATION_UNAVAILABLE else ["idle", "generating"]
+STATES = ["idle"] if GENERATION_UNAVAILABLE else ["idle", "generating", "stopped"]
 SESSION_PATH = "/api/sessions/{sessionId}"
 LIST_PATH = "/api/sessions/{sessionId}/chats"
 _UNAVAILABLE = (
@@ -105,15 +108,14 @@ async def _owners_view(owner: RecoupClient, chat: ChatRef) -> dict[str, Any]:
     return view
 
 
-async def _foreign_request(route: Route, chat: ChatRef, state: str) -> httpx.Response:
+async def _foreign_request(route: Route, chat: ChatRef, state: str, secret: str) -> httpx.Response:
     path, body = route.request_for(chat)
     stranger = client("b")
     response = await stranger.request(route.method, path, json_body=body)
-    expect_error(
-        response,
-        403,
-        f"{route.label} with another account's key on {'an' if state == 'idle' else 'a'} {state} chat",
-    )
+    what = f"{route.label} with another account's key on {'an' if state == 'idle' else 'a'} {state} chat"
+    expect_error(response, 403, what)
+    leaked = f"{what} reveals the owner's session (its title is in the answer)"
+    expect(secret not in response.text, leaked, response)
     return response
 
 
@@ -124,12 +126,17 @@ async def _foreign_request(route: Route, chat: ChatRef, state: str) -> httpx.Res
 def test_foreign_session_and_chat_routes_are_403_and_change_nothing(route: Route, state: str) -> None:
     async def body() -> None:
         owner = client("a")
-        chat = await owner.create_chat("contract: ownership")
+        secret = f"contract: ownership {uuid.uuid4().hex[:12]}"
+        chat = await owner.create_chat(secret)
         # A second chat, so that a delete is refused for the owner, not for being the last chat.
         await owner.request("POST", f"/api/sessions/{chat.session_id}/chats", json_body={})
-        if state == "idle":
+        if state == "stopped":
+            async with generating(owner, chat) as generation:
+                await owner.stop(chat.chat_id)
+                await generation.end(OPTIONS.timeout)
+        if state in ("idle", "stopped"):
             before = await _owners_view(owner, chat)
-            refused = await _foreign_request(route, chat, state)
+            refused = await _foreign_request(route, chat, state, secret)
             expect(
                 await _owners_view(owner, chat) == before,
                 f"a refused {route.label} must change nothing",
@@ -138,7 +145,7 @@ def test_foreign_session_and_chat_routes_are_403_and_change_nothing(route: Route
             return
         async with generating(owner, chat) as generation:
             before = await _owners_view(owner, chat)
-            refused = await _foreign_request(route, chat, state)
+            refused = await _foreign_request(route, chat, state, secret)
             if generation.finished_by_itself():
                 raise Inconclusive("the answer ended by itself during the foreign request")
             expect(

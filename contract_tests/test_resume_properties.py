@@ -58,7 +58,11 @@ async def _ended(api: RecoupClient, chat: ChatRef, when: str) -> None:
         async with generating(api, chat, "A long answer", deltas=1) as generation:
             await api.stop(chat.chat_id)
             if await generation.end(OPTIONS.timeout) is None:
-                expect(False, f"the stopped answer's stream went on {OPTIONS.timeout:g} s after the stop")
+                expect(
+                    False,
+                    f"the stopped answer's stream went on {OPTIONS.timeout:g} s after the stop",
+                    timed_out=True,
+                )
     elif when == "finished":
         reading = api.read_stream("POST", "/api/chat", json=api.send_body(chat, "A short answer"))
         try:

@@ -82,7 +82,10 @@ def test_stopped_stream_ends(after: int) -> None:
             expect_answer(response, STOPPED_ANSWER, "the stop of a streaming answer")
             log = await generation.end(OPTIONS.timeout)
             expect(
-                log is not None, f"the stream went on {OPTIONS.timeout:g} s after the stop answered", response
+                log is not None,
+                f"the stream went on {OPTIONS.timeout:g} s after the stop answered",
+                response,
+                timed_out=True,
             )
             assert log is not None
             late = [
@@ -124,7 +127,10 @@ def test_a_stop_cancels_every_unfinished_tool_call(moment: str) -> None:
             expect_answer(response, STOPPED_ANSWER, f"the stop of an answer with a tool call {when}")
             log = await generation.end(OPTIONS.timeout)
             expect(
-                log is not None, f"the stream went on {OPTIONS.timeout:g} s after the stop answered", response
+                log is not None,
+                f"the stream went on {OPTIONS.timeout:g} s after the stop answered",
+                response,
+                timed_out=True,
             )
             assert log is not None
         results: dict[str, list[tuple[float, dict[str, Any]]]] = {}

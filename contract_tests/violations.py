@@ -24,6 +24,9 @@ class Violation:
     """The request that shows it, as a copy-pastable curl line."""
     response: str | None = None
     """What came back: status, content type and the start of the body."""
+    timed_out: bool = False
+    """The server made the rule wait out `--timeout` (or a stream's close): the rule fails at once
+    in its further examples, so that shrinking the failure waits no more."""
 
 
 class ViolationError(AssertionError):

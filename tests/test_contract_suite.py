@@ -25,6 +25,7 @@ from tests.contract_runs import (
     SEED_WITH_CHATS,
     SEEDS,
     AddedLatency,
+    NeverClosesStreams,
     curl_lines,
     mock_served,
     rule_status,
@@ -181,6 +182,29 @@ async def test_given_chats_are_used_where_the_target_cannot_make_chats():
     assert code == 0, report
     assert rule_status(report, "test_foreign_chat_is_403") == "HOLDS", report
     assert "explicit example" not in report and "Falsifying" not in report, report
+
+
+NEVER_CLOSED_BOUND = 300.0
+"""What the README promises a run against a server whose streams never close stays under (it took
+40 s with `--timeout 3` where it was measured)."""
+
+
+@pytest.mark.slow
+async def test_a_server_whose_streams_never_close_fails_within_the_stated_bound():
+    app = create_app(TEST_CONFIG, SEED_WITH_CHATS)
+    await app.runtime.start()
+    try:
+        async with served(NeverClosesStreams(app)) as url:
+            code, report = await asyncio.wait_for(
+                run_suite_against(url, *IDENTITIES, "--timeout", "3"), NEVER_CLOSED_BOUND
+            )
+    finally:
+        await app.runtime.close()
+    assert code == 1, report
+    for rule in ("test_an_answer_streams_whole_to_its_finish", "test_stopped_stream_ends"):
+        assert rule_status(report, rule) == "VIOLATED", report
+    assert "the stream stayed open 2 s after its end" in report
+    assert rule_status(report, "test_unknown_chat_is_404") == "HOLDS", "rules without streams still hold"
 
 
 def prism_command() -> list[str] | None:

@@ -8,7 +8,7 @@ mutant passes: a property that catches nothing is a defect of the suite.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.types import ASGIApp
@@ -29,6 +29,8 @@ class Mutant:
     """What the mutant does wrong, in the words of the contract."""
     service: type[ChatService] | None = None
     wrapper: Callable[[ASGIApp], ASGIApp] | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    """Settings of the mock that break the rule (a flag a user could set)."""
 
 
 MUTANTS: dict[str, Mutant] = {
@@ -137,6 +139,24 @@ MUTANTS: dict[str, Mutant] = {
             service=broken.AbortWithReason,
         ),
         Mutant(
+            "forbidden-names-the-session",
+            "test_foreign_session_and_chat_routes_are_403_and_change_nothing",
+            "a refused session route's 403 names the session's title and owner",
+            service=broken.ForbiddenNamesTheSession,
+        ),
+        Mutant(
+            "second-send-refused",
+            "test_a_message_sent_while_an_answer_runs_follows_that_answer",
+            "a message sent while an answer runs is refused with 409 instead of following that answer",
+            service=broken.SecondSendRefused,
+        ),
+        Mutant(
+            "leaving-continues",
+            "test_a_client_that_leaves_its_answer_cancels_it",
+            "an answer whose client left goes on to its end (--on-disconnect continue)",
+            config={"on_disconnect": "continue"},
+        ),
+        Mutant(
             "chunk-after-abort",
             "test_stopped_stream_ends",
             "a stopped answer's stream goes on after `abort` (a new text part), which no client reads",
@@ -183,14 +203,15 @@ def build_app(
     mutant: str | None, seed: dict[str, Any], config: Config = IN_PROCESS_CONFIG
 ) -> tuple[Any, Runtime]:
     """The mock (or the named mutant of it) as an ASGI app, and the runtime that holds its state."""
-    app = create_app(config, seed)
-    runtime = app.runtime
     if mutant is None:
-        return app, runtime
+        app = create_app(config, seed)
+        return app, app.runtime
     try:
         spec = MUTANTS[mutant]
     except KeyError:
         raise LookupError(f"no mutant {mutant!r}; known: {', '.join(MUTANTS)}") from None
+    app = create_app(replace(config, **spec.config), seed)
+    runtime = app.runtime
     if spec.service is not None:
         runtime.service = spec.service(runtime.service.store, runtime.service.generations)
     wrapped: Any = spec.wrapper(app) if spec.wrapper is not None else app

@@ -16,7 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.domain.errors import ChatNotFound, Forbidden, SessionNotFound
+from mock_server.domain.errors import ChatBusy, ChatNotFound, Forbidden, SessionNotFound
 from mock_server.domain.models import Account, Chat, Chunk, Session, is_claim, is_uuid, new_claim
 from mock_server.domain.models import Message as UIMessage
 from mock_server.domain.service import ChatService, Resumed, Sent
@@ -61,6 +61,25 @@ class SessionOwnershipIgnored(ChatService):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sessions = _AnyonesSessions(self.store, max_chats=self.sessions.max_chats)
+
+
+class _TellingSessions(Sessions):
+    async def owned_session(self, account: Account, session_id: str) -> Session:
+        require_uuid(session_id, "sessionId")
+        session = await self.store.get_session(session_id)
+        if session is None:
+            raise SessionNotFound()
+        if session.account_id != account.id:
+            raise Forbidden(f"Forbidden: {session.title!r} belongs to {session.account_id}")
+        return session
+
+
+class ForbiddenNamesTheSession(ChatService):
+    """A refused session route says whose session it is and what it is called."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sessions = _TellingSessions(self.store, max_chats=self.sessions.max_chats)
 
 
 class ForeignStopCancels(ChatService):
@@ -181,6 +200,19 @@ class AbortWithReason(_ChunkRewriter):
     async def rewrite(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
         async for chunk in chunks:
             yield {**chunk, "reason": "user"} if chunk.get("type") == "abort" else chunk
+
+
+class SecondSendRefused(ChatService):
+    """A message sent while an answer runs is refused with 409, as the service once did."""
+
+    async def send(self, account: Account, session_id: str, chat_id: str, messages: list[UIMessage]) -> Sent:
+        sent = await super().send(account, session_id, chat_id, messages)
+        if sent.resumed:
+            close = getattr(sent.chunks, "aclose", None)
+            if close is not None:
+                await close()
+            raise ChatBusy()
+        return sent
 
 
 class ChunkAfterAbort(_ChunkRewriter):
