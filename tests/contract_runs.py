@@ -151,3 +151,30 @@ class NeverClosesStreams:
             await send(message)
 
         await self.app(scope, receive, held if scope["type"] == "http" else send)
+
+
+class OddFraming:
+    """Event streams framed in legal but unusual ways: CRLF line ends, a comment line before every
+    event, and one byte per write (a client must reassemble events across any split)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streaming = False
+
+        async def framed(message: Message) -> None:
+            nonlocal streaming
+            if message["type"] == "http.response.start":
+                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+                streaming = content_type.startswith(b"text/event-stream")
+            if not (streaming and message["type"] == "http.response.body"):
+                await send(message)
+                return
+            body = message.get("body", b"").replace(b"\n", b"\r\n").replace(b"data:", b": ping\r\ndata:")
+            for i in range(len(body)):
+                await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": True})
+            if not message.get("more_body", False):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        await self.app(scope, receive, framed if scope["type"] == "http" else send)

@@ -26,6 +26,7 @@ from tests.contract_runs import (
     SEEDS,
     AddedLatency,
     NeverClosesStreams,
+    OddFraming,
     curl_lines,
     mock_served,
     rule_status,
@@ -78,6 +79,19 @@ async def test_contract_holds_over_http_with_latency_on_every_answer():
     assert code == 0, report
     assert "VIOLATED" not in report
     assert rule_status(report, "test_stopped_stream_ends") == "HOLDS", report
+
+
+@pytest.mark.slow
+async def test_contract_holds_for_streams_framed_oddly_but_legally():
+    app = create_app(TEST_CONFIG, TEST_SEED)
+    await app.runtime.start()
+    try:
+        async with served(OddFraming(app)) as url:
+            code, report = await run_suite_against(url, *IDENTITIES, "--max-examples", "3")
+    finally:
+        await app.runtime.close()
+    assert code == 0, report
+    assert "VIOLATED" not in report
 
 
 PACES = {
