@@ -11,6 +11,8 @@ from typing import Any
 
 import schemathesis
 
+from mock_server.http.spec import deref
+
 
 def error_body_problem(
     status: int, content_type: str, body: bytes, *, status_required: bool = True
@@ -61,19 +63,10 @@ def status_is_required(operation: schemathesis.APIOperation[Any, Any, Any, Any],
     documents none (or only `default`), the contract's error body is what is expected."""
     document = operation.schema.raw_schema
     responses = operation.definition.raw.get("responses", {})
-    response = _deref(document, responses.get(str(status)) or responses.get(f"{str(status)[0]}XX"))
+    response = deref(document, responses.get(str(status)) or responses.get(f"{str(status)[0]}XX"))
     if not isinstance(response, dict):
         return True
-    schema = _deref(document, response.get("content", {}).get("application/json", {}).get("schema"))
+    schema = deref(document, response.get("content", {}).get("application/json", {}).get("schema"))
     if not isinstance(schema, dict):
         return True
     return "status" in schema.get("required", [])
-
-
-def _deref(document: dict[str, Any], node: Any) -> Any:
-    while isinstance(node, dict) and "$ref" in node:
-        target: Any = document
-        for part in node["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        node = target
-    return node

@@ -130,29 +130,6 @@ class AddedLatency:
         await self.app(scope, receive, delayed)
 
 
-class NeverClosesStreams:
-    """Holds every event stream open after its last event until the client leaves, as a server
-    whose stream handling never ends the response would."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        streaming = False
-
-        async def held(message: Message) -> None:
-            nonlocal streaming
-            if message["type"] == "http.response.start":
-                content_type = dict(message.get("headers", [])).get(b"content-type", b"")
-                streaming = content_type.startswith(b"text/event-stream")
-            elif streaming and message["type"] == "http.response.body" and not message.get("more_body"):
-                await send({**message, "more_body": True})
-                await asyncio.Event().wait()  # until the client leaves and the task is cancelled
-            await send(message)
-
-        await self.app(scope, receive, held if scope["type"] == "http" else send)
-
-
 class OddFraming:
     """Event streams framed in legal but unusual ways: CRLF line ends, a comment line before every
     event, and one byte per write (a client must reassemble events across any split)."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from contract_tests.mutants.broken import StreamLingers
 from mock_server.config import Config
 from mock_server.http.app import create_app
 from tests.conftest import TEST_CONFIG, TEST_SEED
@@ -25,7 +26,6 @@ from tests.contract_runs import (
     SEED_WITH_CHATS,
     SEEDS,
     AddedLatency,
-    NeverClosesStreams,
     OddFraming,
     curl_lines,
     mock_served,
@@ -208,7 +208,7 @@ async def test_a_server_whose_streams_never_close_fails_within_the_stated_bound(
     app = create_app(TEST_CONFIG, SEED_WITH_CHATS)
     await app.runtime.start()
     try:
-        async with served(NeverClosesStreams(app)) as url:
+        async with served(StreamLingers(app, seconds=None)) as url:
             code, report = await asyncio.wait_for(
                 run_suite_against(url, *IDENTITIES, "--timeout", "3"), NEVER_CLOSED_BOUND
             )

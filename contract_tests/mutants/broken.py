@@ -330,10 +330,12 @@ LINGER_SECONDS = 20.0
 
 
 class StreamLingers:
-    """Every event stream stays open `LINGER_SECONDS` after its last event."""
+    """Every event stream stays open `seconds` after its last event (None: until the client
+    leaves, as a server whose streams never end their response)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, seconds: float | None = LINGER_SECONDS) -> None:
         self.app = app
+        self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         streaming = False
@@ -345,7 +347,9 @@ class StreamLingers:
                 streaming = content_type.startswith(b"text/event-stream")
             elif streaming and message["type"] == "http.response.body" and not message.get("more_body"):
                 await send({**message, "more_body": True})
-                await asyncio.sleep(LINGER_SECONDS)
+                if self.seconds is None:
+                    await asyncio.Event().wait()  # until the client leaves and the task is cancelled
+                await asyncio.sleep(self.seconds or 0)
             await send(message)
 
         await self.app(scope, receive, lingering_send if scope["type"] == "http" else send)

@@ -33,6 +33,23 @@ class BodyIncomplete(BadRequestProblem):  # type: ignore[misc]
         super().__init__(detail="The request body did not arrive whole; nothing was done")
 
 
+def with_body(scope: Scope, receive: Receive, body: bytes) -> tuple[Scope, Receive]:
+    """`scope` and `receive` of a request whose body, read already, is `body`: one message with
+    its `Content-Length`, then whatever the client sends next (its disconnect)."""
+    headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"transfer-encoding")]
+    headers.append((b"content-length", str(len(body)).encode()))
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return {**scope, "headers": headers}, replay
+
+
 class BodyLimit:
     """Reads a request's body whole, within `max_bytes` (413 beyond), before the app sees the request.
 
@@ -57,18 +74,7 @@ class BodyLimit:
         if self.max_bytes and length is not None and length > self.max_bytes:
             raise BodyTooLarge(self.max_bytes)
         body = await self._read(receive)
-        headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-length", b"transfer-encoding")]
-        headers.append((b"content-length", str(len(body)).encode()))
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        await self.app({**scope, "headers": headers}, replay, send)
+        await self.app(*with_body(scope, receive, body), send)
 
     async def _read(self, receive: Receive) -> bytes:
         chunks: list[bytes] = []

@@ -28,10 +28,10 @@ from typing import Any
 
 from connexion.exceptions import BadRequestProblem
 from connexion.middleware.security import SecurityAPI, SecurityMiddleware, SecurityOperation
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server.config import Config
-from mock_server.http.limits import depth_problem
+from mock_server.http.limits import depth_problem, with_body
 from mock_server.http.runtime import CURRENT_RUNTIME
 from mock_server.http.spec import Document
 
@@ -198,15 +198,4 @@ class ReadAsEmpty:
         runtime = CURRENT_RUNTIME.get()
         max_depth = (runtime.config if runtime else Config()).max_json_depth
         read = reading.read(bytes(body), max_depth, _charset_of(scope)) if body else b""
-        headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
-        headers.append((b"content-length", str(len(read)).encode()))
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": read, "more_body": False}
-
-        await self.app({**scope, "headers": headers}, replay, send)
+        await self.app(*with_body(scope, receive, read), send)
