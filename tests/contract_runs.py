@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import random
 import re
 import subprocess
 import sys
@@ -155,3 +156,18 @@ class OddFraming:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
         await self.app(scope, receive, framed if scope["type"] == "http" else send)
+
+
+class RequestJitter:
+    """Each request reaches the app after a random delay (up to `most` seconds), as over a network
+    with jitter: a later request may overtake an earlier one."""
+
+    def __init__(self, app: ASGIApp, most: float, seed: int = 1) -> None:
+        self.app = app
+        self.most = most
+        self.random = random.Random(seed)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await asyncio.sleep(self.random.uniform(0.05, self.most))
+        await self.app(scope, receive, send)

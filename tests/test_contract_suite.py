@@ -27,6 +27,7 @@ from tests.contract_runs import (
     SEEDS,
     AddedLatency,
     OddFraming,
+    RequestJitter,
     curl_lines,
     mock_served,
     rule_status,
@@ -92,6 +93,19 @@ async def test_contract_holds_for_streams_framed_oddly_but_legally():
         await app.runtime.close()
     assert code == 0, report
     assert "VIOLATED" not in report
+
+
+@pytest.mark.slow
+async def test_a_second_send_is_judged_after_the_server_took_it_whatever_the_jitter():
+    app = create_app(TEST_CONFIG, TEST_SEED)
+    await app.runtime.start()
+    try:
+        async with served(RequestJitter(app, most=1.0)) as url:
+            for _ in range(3):
+                code, report = await run_suite_against(url, *IDENTITIES, "--rule", "sent_while")
+                assert code == 0, report
+    finally:
+        await app.runtime.close()
 
 
 PACES = {
