@@ -139,7 +139,8 @@ class Target:
     _stack: ExitStack = field(default_factory=ExitStack)
     _portal: BlockingPortal | None = None
     _outgoing: Outgoing | None = None
-    _creation_problem: object = field(default=None)
+    _creation: tuple[str | None] | None = None
+    """The chat-creation probe's answer, once tried."""
 
     def open(self) -> Target:
         try:
@@ -255,9 +256,9 @@ class Target:
             return "the contract judged has no POST /api/sessions"
         if not (self.options.chat and self.options.other_chat):
             return None
-        if self._creation_problem is None:
-            self._creation_problem = self.run(self._try_creating_a_chat) or ""
-        return str(self._creation_problem) or None
+        if self._creation is None:
+            self._creation = (self.run(self._try_creating_a_chat),)
+        return self._creation[0]
 
     async def _try_creating_a_chat(self) -> str | None:
         try:
