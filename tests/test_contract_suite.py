@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from contract_tests.mutants.broken import StreamLingers
+from contract_tests.mutants.wrappers import StreamLingers
 from mock_server.config import Config
 from mock_server.http.app import create_app
 from tests.conftest import TEST_CONFIG, TEST_SEED

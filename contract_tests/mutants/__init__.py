@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from contract_tests.mutants import broken
+from contract_tests.mutants import broken, wrappers
 from mock_server.config import Config
 from mock_server.domain.service import ChatService
 from mock_server.http.app import create_app
@@ -40,7 +40,7 @@ MUTANTS: dict[str, Mutant] = {
             "problem-json-errors",
             "test_error_bodies_are_json_error_objects",
             "errors are RFC 7807 application/problem+json instead of {status, error}",
-            wrapper=broken.ProblemJsonErrors,
+            wrapper=wrappers.ProblemJsonErrors,
         ),
         Mutant(
             "always-stopped",
@@ -76,7 +76,7 @@ MUTANTS: dict[str, Mutant] = {
             "success-missing",
             "test_idle_stop_is_stopped_false_every_time",
             "the stop answer lacks the required `success` field",
-            wrapper=broken.SuccessMissing,
+            wrapper=wrappers.SuccessMissing,
         ),
         Mutant(
             "wrong-key-accepted",
@@ -88,7 +88,7 @@ MUTANTS: dict[str, Mutant] = {
             "validation-before-auth",
             "test_missing_or_wrong_credentials_are_401_first",
             "a malformed chat id is rejected with 400 before the credentials are checked",
-            wrapper=broken.ValidationBeforeAuth,
+            wrapper=wrappers.ValidationBeforeAuth,
         ),
         Mutant(
             "unknown-chat-idle",
@@ -165,8 +165,8 @@ MUTANTS: dict[str, Mutant] = {
         Mutant(
             "stream-lingers",
             "test_an_answer_streams_whole_to_its_finish",
-            f"an answer's stream stays open {broken.LINGER_SECONDS:g} s after `data: [DONE]`",
-            wrapper=broken.StreamLingers,
+            f"an answer's stream stays open {wrappers.LINGER_SECONDS:g} s after `data: [DONE]`",
+            wrapper=wrappers.StreamLingers,
         ),
         Mutant(
             "resume-idle-200",
@@ -184,7 +184,7 @@ MUTANTS: dict[str, Mutant] = {
             "start-index-unchecked",
             "test_a_start_index_that_is_not_a_non_negative_integer_is_400",
             "a resume reads a startIndex that is not a non-negative integer as none (from the start)",
-            wrapper=broken.StartIndexUnchecked,
+            wrapper=wrappers.StartIndexUnchecked,
         ),
         Mutant(
             "delta-before-start",
