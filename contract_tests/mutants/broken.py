@@ -61,13 +61,12 @@ class SessionOwnershipIgnored(ChatService):
 
 class _TellingSessions(Sessions):
     async def owned_session(self, account: Account, session_id: str) -> Session:
-        require_uuid(session_id, "sessionId")
-        session = await self.store.get_session(session_id)
-        if session is None:
-            raise SessionNotFound()
-        if session.account_id != account.id:
-            raise Forbidden(f"Forbidden: {session.title!r} belongs to {session.account_id}")
-        return session
+        try:
+            return await super().owned_session(account, session_id)
+        except Forbidden:
+            session = await self.store.get_session(session_id)
+            assert session is not None
+            raise Forbidden(f"Forbidden: {session.title!r} belongs to {session.account_id}") from None
 
 
 class ForbiddenNamesTheSession(ChatService):
