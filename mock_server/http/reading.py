@@ -49,12 +49,16 @@ class Reading:
     empty_when_not_an_object: bool = False
     refused_body: dict[str, Any] | None = None
 
+    @property
+    def reads_some_body_as_empty(self) -> bool:
+        return self.empty_when_malformed or self.empty_when_not_an_object
+
     def read(self, body: bytes, max_depth: int, charset: str = "utf-8") -> bytes:
         """`body` as the service reads it (`request.json()`): decoded (as UTF-8 unless its
         Content-Type names a charset Connexion will decode it with), a byte order mark dropped and
         bad bytes replaced, and `{}` for one it reads as empty; in the same charset. A body beyond
         the mock's depth bound is left for validation to refuse, as on every route."""
-        if not (self.empty_when_malformed or self.empty_when_not_an_object):
+        if not self.reads_some_body_as_empty:
             return body
         try:
             text = body.decode(charset, errors="replace").removeprefix("\ufeff")
@@ -175,11 +179,7 @@ class ReadAsEmpty:
 
     def __init__(self, app: ASGIApp, readings: Mapping[str, Reading]) -> None:
         self.app = app
-        self.readings = {
-            operation_id: reading
-            for operation_id, reading in readings.items()
-            if reading.empty_when_malformed or reading.empty_when_not_an_object
-        }
+        self.readings = {k: reading for k, reading in readings.items() if reading.reads_some_body_as_empty}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         reading = self.readings.get(operation_id_of(scope) or "") if scope["type"] == "http" else None
