@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 
 from mock_server.domain import chunks as ui
+from mock_server.domain import tasks
 from mock_server.domain.answers import Answer
 from mock_server.domain.errors import ChatBusy, StopFailed, StopTimedOut, StoreUnavailable
 from mock_server.domain.models import DEFAULT_MODEL_ID, Chunk, Fault, Run, RunStatus, new_id
@@ -183,10 +184,11 @@ class Generations:
 
     async def close(self) -> None:
         """Cancel every running task (server shutdown or reset) and wait for them to settle."""
-        tasks = list(self._tasks.values())
-        for task in tasks:
+        running = list(self._tasks.values())
+        for task in running:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if running:  # bounded: a run slow to unwind must not hold the server's exit
+            await asyncio.wait(running, timeout=tasks.STOP_WAIT)
 
     async def cancel_all(self, grace: float) -> int:
         """Server shutdown: stop every running generation the way a stop does; return how many ran.
@@ -197,20 +199,20 @@ class Generations:
         Every run ends as cancelled, its message saved with the parts said so far.
         """
         self._closing = True
-        tasks = list(self._tasks.values())
-        for task in tasks:
+        running = list(self._tasks.values())
+        for task in running:
             with contextlib.suppress(StoreUnavailable):  # then the cancel below ends it
                 await self.store.request_cancel(task.get_name())
-        if not tasks:
+        if not running:
             return 0
-        _, pending = await asyncio.wait(tasks, timeout=grace)
+        _, pending = await asyncio.wait(running, timeout=grace)
         for task in pending:
             self._ended_by_shutdown.add(task.get_name())
             task.cancel()
         if pending:
             # Bounded too: the server's exit must not wait on a run that is slow to unwind.
             await asyncio.wait(pending, timeout=grace)
-        return len(tasks)
+        return len(running)
 
     async def _generate(self, run: Run) -> None:
         emitted: list[Chunk] = []
@@ -252,8 +254,7 @@ class Generations:
         open_calls = ui.OpenToolCalls()
         clock = _Clock()
         for index, step in enumerate(ui.answer_steps(run.message_id, run.answer, run.model_id)):
-            if _cancel_swallowed():
-                raise asyncio.CancelledError
+            tasks.raise_if_cancelled()  # an answer would otherwise stream to its end
             if index == break_at:
                 await self._close_open_calls(run, open_calls, emitted)
                 await self.store.append_chunk(run.id, ui.error_chunk(BROKE_OFF))
@@ -296,15 +297,6 @@ class Generations:
     async def _send(self, run: Run, chunk: Chunk, emitted: list[Chunk]) -> None:
         await self.store.append_chunk(run.id, chunk)
         emitted.append(chunk)
-
-
-def _cancel_swallowed() -> bool:
-    """Whether this task was cancelled and runs on: a library it awaited swallowed the
-    CancelledError. On Python 3.11 `asyncio.wait_for` does when its inner future completes at the
-    same moment (CPython gh-86296), and redis-py writes every command through it: the answer would
-    then stream to its end, holding a reset or a shutdown that waits for it."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 async def save_and_release(

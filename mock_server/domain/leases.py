@@ -14,6 +14,7 @@ import asyncio
 import logging
 
 from mock_server.domain import chunks as ui
+from mock_server.domain import tasks
 from mock_server.domain.errors import StoreUnavailable
 from mock_server.domain.generation import Generations, save_and_release
 from mock_server.domain.models import RunStatus
@@ -62,14 +63,13 @@ class LeaseKeeper:
             self._task = asyncio.create_task(self._keep(), name="lease-keeper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await tasks.stop(self._task)
+        self._task = None
 
     async def _keep(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
+            tasks.raise_if_cancelled()
             try:
                 await self.tick()
             except StoreUnavailable:

@@ -18,6 +18,7 @@ from typing import Any
 from connexion import request
 
 from mock_server.config import Config
+from mock_server.domain import tasks
 from mock_server.domain.errors import StoreUnavailable
 from mock_server.domain.generation import Generations, Pacing
 from mock_server.domain.leases import LeaseKeeper
@@ -122,6 +123,7 @@ class Runtime:
         """Load the seed again when the store lost everything (a Redis that restarted empty)."""
         while True:
             await asyncio.sleep(RESEED_CHECK)
+            tasks.raise_if_cancelled()
             try:
                 # Keep the seed in force at hand: a store that lost everything lost it too.
                 self.seed = await self.store.seed_in_force() or self.seed
@@ -136,9 +138,7 @@ class Runtime:
                 log.exception("loading the seed again failed")
 
     async def close(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            await asyncio.gather(self._watch, return_exceptions=True)
+        await tasks.stop(self._watch)
         await self.leases.stop()
         await self.service.close()
         await self.store.close()

@@ -24,6 +24,9 @@ from mock_server.http.protocol import Limits, protocol_for
 
 logger = logging.getLogger("uvicorn.error")
 
+EXIT_RESERVE = 0.2
+"""Seconds of `shutdown_timeout` left for the process to exit once the server has stopped."""
+
 EndAnswers = Callable[[float], Awaitable[object]]
 """Ends every running answer, giving those that ignore the cancel `grace` seconds (the service's
 `cancel_all`)."""
@@ -68,6 +71,8 @@ class GracefulServer(uvicorn.Server):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ending_requested = False
         self._ending: asyncio.Task[None] | None = None
+        self._stop_by: float | None = None
+        """When, on the loop's clock, a graceful stop must be over (`shutdown_timeout` after its signal)."""
 
     async def startup(self, sockets: list[Any] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
@@ -87,6 +92,7 @@ class GracefulServer(uvicorn.Server):
 
     def _start_ending(self, sig: int) -> None:
         if not self.should_exit:
+            self._stop_by = asyncio.get_running_loop().time() + self.shutdown_timeout - EXIT_RESERVE
             self._ending = asyncio.get_running_loop().create_task(self._end_answers_then_exit(sig))
 
     async def _end_answers_then_exit(self, sig: int) -> None:
@@ -115,6 +121,18 @@ class GracefulServer(uvicorn.Server):
             self.config.timeout_graceful_shutdown = max(0.0, deadline - loop.time())  # type: ignore[assignment]
             if not self.should_exit:
                 super().handle_exit(sig, None)
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        """uvicorn's shutdown (open connections, then the app's lifespan), bounded by what is left
+        of `shutdown_timeout` after a graceful stop: the process exits in time whatever hangs."""
+        if self._stop_by is None:
+            await super().shutdown(sockets=sockets)
+            return
+        try:
+            async with asyncio.timeout_at(self._stop_by):
+                await super().shutdown(sockets=sockets)
+        except TimeoutError:
+            logger.warning("The shutdown was not over after %g s: exiting without it", self.shutdown_timeout)
 
     def _answers_under_way(self) -> bool:
         for connection in self.server_state.connections:

@@ -4,7 +4,7 @@ The parent binds the socket (`cli.serve`) and hands it to N "spawn" workers. Eac
 serves it with `GracefulServer` as a single process does; their runtimes share the state through
 `config.store` (Redis: the in-memory store is one process's own). The parent relays SIGTERM and
 SIGINT to every worker (each in a process group of its own, so that a terminal's Ctrl-C reaches it
-once), kills those still running `shutdown_timeout` plus a margin later, and exits 0 after SIGTERM,
+once), kills those still running `shutdown_timeout` after the first signal, and exits 0 after SIGTERM,
 130 after Ctrl-C. A worker that dies while serving is replaced; one that ends before it served
 (uvicorn's status 3: the app's start-up failed, the store unreachable, say) stops the others and the
 parent, with status 3. A worker whose parent dies stops as on SIGTERM.
@@ -37,9 +37,6 @@ from mock_server.http.app import MockApp, create_app
 from mock_server.http.server import GracefulServer, answers_of, uvicorn_options
 
 logger = logging.getLogger("uvicorn.error")
-
-STOP_MARGIN = 1.0
-"""Seconds a worker gets beyond `shutdown_timeout` to exit after the stop signal, before it is killed."""
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -142,6 +139,8 @@ class Supervisor:
         self.sock = sock
         self.workers: list[_Worker] = []
         self.stop_signal: int | None = None
+        self.stopped_at: float | None = None
+        """When the first stop signal came, on the monotonic clock."""
 
     def run(self) -> int:
         wake, wake_up = socket.socketpair()
@@ -179,6 +178,7 @@ class Supervisor:
         """Handles a stop signal: every live worker gets it too, each time."""
         if self.stop_signal is None:
             self.stop_signal = sig
+            self.stopped_at = time.monotonic()
         for worker in self.workers:
             _signal(worker, sig)
 
@@ -220,7 +220,8 @@ class Supervisor:
         for worker in self.workers:  # those no signal reached: after a failure, or started meanwhile
             if not worker.signalled:
                 _signal(worker, self.stop_signal or signal.SIGTERM)
-        deadline = time.monotonic() + self.config.shutdown_timeout + STOP_MARGIN
+        # A worker exits on its own within the timeout (`GracefulServer`): this only catches one that hangs.
+        deadline = (self.stopped_at or time.monotonic()) + self.config.shutdown_timeout
         for worker in self.workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.exitcode is None:

@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import MaxConnectionsError, OutOfMemoryError, ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from mock_server.domain import tasks
 from mock_server.domain.errors import StoreUnavailable
 from mock_server.domain.store import redis_scripts as lua
 from mock_server.domain.store.redis_waits import POLL, Waiters
@@ -100,11 +101,8 @@ class RedisLink:
             self._listener = asyncio.create_task(self._listen(pubsub), name="redis-store-events")
 
     async def close(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await tasks.stop(self._listener)
+        self._listener = None
         await self.redis.aclose()
 
     async def _subscribe(self) -> PubSub:
@@ -122,6 +120,7 @@ class RedisLink:
             try:
                 while True:
                     message = await pubsub.get_message(timeout=POLL)
+                    tasks.raise_if_cancelled()
                     if message is not None and isinstance(message.get("data"), str):
                         self.waiters.on_event(message["data"])
             except UNAVAILABLE as exc:
@@ -131,6 +130,7 @@ class RedisLink:
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             while True:
                 await asyncio.sleep(RESUBSCRIBE)
+                tasks.raise_if_cancelled()
                 with contextlib.suppress(StoreUnavailable):
                     pubsub = await self._subscribe()
                     break
