@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
 
+from contract_judge.streams import StreamGrammar
 from contract_tests.conformance import SpecConformance
 from contract_tests.outgoing import Outgoing, curl_for, server_faults
-from contract_tests.streams import StreamGrammar
 from contract_tests.violations import Violation, ViolationError, describe_response
 
 DONE = "[DONE]"

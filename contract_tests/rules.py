@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from contract_tests.checks import error_body_problem
+from contract_judge import error_body_problem
 from contract_tests.client import ChatRef, RecoupClient, SetupUnavailable, StreamLog, json_body
 from contract_tests.outgoing import curl_for
 from contract_tests.suite import current

@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contract_judge.streams import CLOSING_CHUNKS, begun_tool_calls, open_tool_calls
 from contract_tests.client import SetupUnavailable, json_body
 from contract_tests.rules import (
     IDLE_ANSWER,
@@ -31,7 +32,6 @@ from contract_tests.rules import (
     needs_generation,
     run,
 )
-from contract_tests.streams import CLOSING_CHUNKS, begun_tool_calls, open_tool_calls
 
 CANCELLED = "Cancelled"
 """The `errorText` the service gives a tool call that a stop cut short."""

@@ -26,6 +26,7 @@ from mock_server.http.workers import (
     memory_refusal,
     workers_line,
 )
+from mock_server.proxy import cli as proxy_cli
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -116,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=env_default("log_level", defaults.log_level),
         help="log verbosity (access logs at info and below)",
     )
+    proxy_cli.add_parser(commands)
     return parser
 
 
@@ -248,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "proxy":
+        return proxy_cli.run(args)
     return 2  # pragma: no cover - argparse requires a command
 
 

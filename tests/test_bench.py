@@ -60,7 +60,8 @@ async def test_the_mix_script_reaches_every_kind_of_chat(tmp_path: Path):
     mix = seeds.mix_seed(threads=1)
     ids = mix.lua_file(tmp_path / "mix.txt")
     app = create_app(Config(), mix.seed)
-    load = wrk.Load(threads=1, connections=4, duration=1)
+    # Seconds enough for a loaded CI machine to reach every kind of chat.
+    load = wrk.Load(threads=1, connections=4, duration=3)
     async with serving(app) as port:
         url = f"http://127.0.0.1:{port}"
         result = await asyncio.to_thread(wrk.run, "wrk", url, "mix", [str(ids), seeds.KEY_A, "1"], load)

@@ -9,6 +9,8 @@ import os
 import shutil
 import socket
 import xml.etree.ElementTree as ET
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -256,7 +258,9 @@ PRISM_FAULTS = {
 }
 
 
-async def test_prism_is_blamed_for_exactly_its_real_faults():
+@asynccontextmanager
+async def prism_serving() -> AsyncIterator[str]:
+    """Prism's mock of the published stop document on a free loopback port: its URL."""
     command = prism_command()
     if command is None:
         if os.environ.get("RECOUP_MOCK_REQUIRE_PRISM"):
@@ -287,19 +291,19 @@ async def test_prism_is_blamed_for_exactly_its_real_faults():
                 break
             except OSError:
                 await asyncio.sleep(0.1)
-        code, report = await run_suite_against(
-            f"http://127.0.0.1:{port}",
-            *IDENTITIES,
-            "--contract",
-            "published",
-            "--chat",
-            CHAT_A,
-            "--other-chat",
-            CHAT_B,
-        )
+        yield f"http://127.0.0.1:{port}"
     finally:
         prism.terminate()
         await prism.wait()
+
+
+PRISM_RUN = ("--contract", "published", "--chat", CHAT_A, "--other-chat", CHAT_B)
+"""The suite's run against Prism: the published contract, on chats given by id (Prism keeps none)."""
+
+
+async def test_prism_is_blamed_for_exactly_its_real_faults():
+    async with prism_serving() as url:
+        code, report = await run_suite_against(url, *IDENTITIES, *PRISM_RUN)
     assert code == 1, report
     found = violated_rules(report)
     assert found <= PRISM_FAULTS, f"blamed for what it does right: {found - PRISM_FAULTS}\n{report}"

@@ -68,8 +68,9 @@ async def test_first_content_waits_the_time_to_first_token_then_deltas_keep_the_
     assert len(text) > 50
     # Lower bounds only: a loaded machine streams slower, never faster.
     assert (text[-1] - text[0]) / (len(text) - 1) >= 0.5 / TEST_CONFIG.tokens_per_second
+    # From the request on, which a late reading of an earlier chunk cannot shorten.
     tool = log.types().index("tool-output-available")
-    assert log.arrivals[tool] - log.arrivals[tool - 1] >= TEST_CONFIG.tool_seconds * 0.9
+    assert log.arrivals[tool] - started >= TEST_CONFIG.first_token_delay + TEST_CONFIG.tool_seconds
 
 
 async def test_completed_answer_is_saved_with_its_parts_and_frees_the_chat(live: RecoupClient):
@@ -155,7 +156,7 @@ async def test_stop_mid_tool_cancels_the_tool_call_and_keeps_it_as_output_error(
 
 async def test_stop_while_tool_input_streams_cancels_it_too(live: RecoupClient, admin: AdminClient):
     chat = await live.create_chat()
-    slow_input = [{"type": "tool", "name": "lookup", "input": {"q": "x" * 400}, "output": 1}]
+    slow_input = [{"type": "tool", "name": "lookup", "input": {"q": "x" * 6000}, "output": 1}]  # 500 deltas
     assert (await admin.generate(chat.chat_id, parts=slow_input)).status_code == 200
     async with live.streaming("GET", f"/api/chat/{chat.chat_id}/stream") as (log, chunks):
         async for chunk in chunks:

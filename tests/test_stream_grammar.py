@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from contract_tests.streams import ChunkSchema, StreamGrammar, open_tool_calls
+from contract_judge.streams import ChunkSchema, StreamGrammar, open_tool_calls
 from mock_server.domain.answers import agent_answer
 from mock_server.domain.chunks import answer_chunks
 from mock_server.http.spec import load_document

@@ -1,0 +1,160 @@
+"""`recoup-mock proxy`: the contract's judge in front of a real upstream, its flags and its server."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import socket
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mock_server import flags
+from mock_server.config import env_default
+
+DEFAULT_PORT = 4011
+NEEDS = ("httpx", "openapi_core")
+"""What the judge needs beyond the mock: `pip install "recoup-mock[contract]"` brings them."""
+
+
+def upstream_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an upstream URL (http[s]://HOST[:PORT][/PATH])")
+    return text.rstrip("/")
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    proxy = commands.add_parser(
+        "proxy",
+        help="forward to a real upstream, judging every exchange against the contract",
+        description="Forward every request to UPSTREAM and judge both directions against the served "
+        "contract as they pass (event streams event by event, unbuffered). Violations go to the log, "
+        "the sl-violations header, GET /__mock/violations and /__mock/journal, and --report. Each "
+        "option can also be set with RECOUP_MOCK_<OPTION>.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    proxy.add_argument(
+        "--upstream",
+        type=upstream_url,
+        default=env_default("upstream", None),
+        required=env_default("upstream", None) is None,
+        metavar="URL",
+        help="the implementation to forward to, e.g. https://staging.example.com (RECOUP_MOCK_UPSTREAM)",
+    )
+    proxy.add_argument("--host", default=env_default("host", "127.0.0.1"), help="interface to listen on")
+    proxy.add_argument("--port", type=flags.port, default=env_default("port", str(DEFAULT_PORT)), help="port")
+    proxy.add_argument(
+        "--spec",
+        type=Path,
+        default=env_default("spec", None),
+        metavar="FILE",
+        help="the OpenAPI document to judge against (default: the contract recoup-mock serves)",
+    )
+    proxy.add_argument(
+        "--errors",
+        action="store_true",
+        default=env_default("errors", "") not in ("", "0", "false"),
+        help="refuse a request that breaks the contract (422, 401 for credentials) and replace an "
+        "invalid answer that is not a stream with a 500, as prism proxy --errors does",
+    )
+    proxy.add_argument(
+        "--report",
+        type=Path,
+        default=env_default("report", None),
+        metavar="FILE",
+        help="at shutdown, write what was found: JSON with a violations list, or JUnit XML for a FILE "
+        "ending in .xml",
+    )
+    proxy.add_argument(
+        "--upstream-timeout",
+        type=flags.positive_float,
+        default=env_default("upstream_timeout", "300"),
+        metavar="SECONDS",
+        help="longest wait for the upstream's answer, and between two pieces of a stream",
+    )
+    proxy.add_argument(
+        "--max-body-bytes",
+        type=flags.non_negative_int,
+        default=env_default("max_body_bytes", str(4 * 1024 * 1024)),
+        metavar="BYTES",
+        help="largest request body forwarded (413 beyond); 0: no bound",
+    )
+    proxy.add_argument(
+        "--journal-size",
+        type=flags.non_negative_int,
+        default=env_default("journal_size", "1000"),
+        metavar="N",
+        help="exchanges GET /__mock/journal keeps, the latest",
+    )
+    proxy.add_argument(
+        "--shutdown-timeout",
+        type=flags.non_negative_float,
+        default=env_default("shutdown_timeout", "2"),
+        metavar="SECONDS",
+        help="seconds open streams get to end after SIGTERM or Ctrl-C",
+    )
+    proxy.add_argument(
+        "--log-level",
+        choices=("critical", "error", "warning", "info", "debug"),
+        default=env_default("log_level", "info"),
+        help="log verbosity (each violation is a warning line)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    missing = [name for name in NEEDS if importlib.util.find_spec(name) is None]
+    if missing:
+        print(
+            f"recoup-mock: the proxy needs {', '.join(missing)}: pip install 'recoup-mock[contract]'",
+            file=sys.stderr,
+        )
+        return 2
+    import uvicorn
+
+    from mock_server.http.server import GracefulServer
+    from mock_server.http.spec import load_document
+    from mock_server.proxy.app import ProxyApp, ProxySettings
+
+    settings = ProxySettings(
+        upstream=args.upstream,
+        errors=args.errors,
+        max_body_bytes=args.max_body_bytes,
+        upstream_timeout=args.upstream_timeout,
+        journal_size=args.journal_size,
+        report=args.report,
+    )
+    try:
+        app = ProxyApp(settings, load_document(args.spec) if args.spec else load_document())
+    except Exception as exc:  # unreadable, not YAML, or not an OpenAPI document: said, not a traceback
+        print(f"recoup-mock: cannot judge against --spec {args.spec}: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per forwarded request is the access log's
+    try:
+        sock = socket.create_server((args.host, args.port))
+    except OSError as exc:
+        print(f"recoup-mock: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    base = f"http://{args.host}:{sock.getsockname()[1]}"
+    print(
+        f"Recoup contract proxy on {base} -> {args.upstream}\n"
+        f"  violations {base}/__mock/violations   journal {base}/__mock/journal"
+        + (f"\n  report: {args.report}" if args.report else ""),
+        flush=True,
+    )
+    config = uvicorn.Config(
+        app,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=args.shutdown_timeout,
+        ws="none",
+        server_header=False,  # the upstream's `Server` and `Date` pass through, not uvicorn's
+        date_header=False,
+    )
+    try:
+        # uvicorn's server whose SIGTERM is a normal exit (status 0); there are no answers of its own to end.
+        GracefulServer(config, end_answers=None, shutdown_timeout=args.shutdown_timeout).run(sockets=[sock])
+    except KeyboardInterrupt:
+        return 130
+    return 0

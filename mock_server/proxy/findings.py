@@ -1,0 +1,155 @@
+"""What the proxy saw: each exchange with the problems the judge found, a summary of them, and
+the report CI reads (`--report`: JSON, or JUnit XML for a FILE ending in `.xml`). A request that
+breaks the contract is the client's fault: it is listed, and fails no test case of the report.
+
+Credentials never enter an exchange: the headers kept are redacted as the mock's journal redacts them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from contract_judge import Problem
+from mock_server.http.journal import REDACTED, REDACTED_HEADERS
+
+log = logging.getLogger("recoup_mock.proxy")
+
+MAX_KEPT_VIOLATIONS = 10_000
+"""Violations the report lists; beyond, they are counted only."""
+
+
+@dataclass
+class Exchange:
+    id: int
+    method: str
+    path: str
+    operation: str | None
+    """The contract's path template of the operation, `None` when the contract has none."""
+    request_headers: list[tuple[str, str]]
+    started: float = field(default_factory=time.time)
+    status: int | None = None
+    stream: bool = False
+    events: int = 0
+    ended: float | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path} -> {self.status if self.status is not None else '...'}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": datetime.fromtimestamp(self.started, UTC).isoformat(),
+            "method": self.method,
+            "path": self.path,
+            "operation": self.operation,
+            "requestHeaders": dict(self.request_headers),
+            "status": self.status,
+            "stream": self.stream,
+            "events": self.events,
+            "durationMs": round((self.ended - self.started) * 1000, 1) if self.ended else None,
+            "violations": [p.as_json() for p in self.problems],
+        }
+
+
+def redacted(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(k, REDACTED if k.lower() in REDACTED_HEADERS else v) for k, v in headers]
+
+
+class Findings:
+    """The exchanges of one proxy run (the latest `size` kept) and every violation's count."""
+
+    def __init__(self, size: int) -> None:
+        self._exchanges: deque[Exchange] = deque(maxlen=size)
+        self._ids = itertools.count(1)
+        self.exchanges = 0
+        self.counts: Counter[str] = Counter()
+        self.violations: list[dict[str, Any]] = []
+        self.dropped = 0
+        self.errors: Counter[str] = Counter()
+        """Problems of severity Error by side: `response` (the upstream's fault), `request` (the client's)."""
+        self.operations: Counter[str] = Counter()
+        self._failing: dict[str, list[str]] = {}
+
+    def begin(
+        self, method: str, path: str, operation: str | None, headers: list[tuple[str, str]]
+    ) -> Exchange:
+        exchange = Exchange(next(self._ids), method, path, operation, redacted(headers))
+        self.exchanges += 1
+        self._exchanges.append(exchange)
+        return exchange
+
+    def add(self, exchange: Exchange, problems: list[Problem]) -> None:
+        """Problems found in `exchange`, each logged as a warning line as it is found."""
+        for problem in problems:
+            exchange.problems.append(problem)
+            self.counts[problem.code] += 1
+            log.warning("contract violation: %s: %s", exchange.label, problem)
+            if len(self.violations) < MAX_KEPT_VIOLATIONS:
+                self.violations.append(
+                    {"exchange": exchange.id, "request": exchange.label, **problem.as_json()}
+                )
+            else:
+                self.dropped += 1
+            if problem.severity != "Error":
+                continue
+            self.errors[problem.location[0]] += 1
+            if problem.location[0] != "request":  # a client's bad request is no fault of the upstream
+                self._failing.setdefault(self._case(exchange), []).append(f"{exchange.label}: {problem}")
+
+    def end(self, exchange: Exchange) -> None:
+        exchange.ended = time.time()
+        self.operations[self._case(exchange)] += 1
+
+    @staticmethod
+    def _case(exchange: Exchange) -> str:
+        return f"{exchange.method} {exchange.operation or exchange.path}"
+
+    def journal(self) -> list[dict[str, Any]]:
+        return [exchange.as_json() for exchange in self._exchanges]
+
+    def summary(self) -> dict[str, Any]:
+        """`errors`: what the upstream did wrong; `requestErrors`: requests that broke the contract."""
+        return {
+            "exchanges": self.exchanges,
+            "errors": sum(n for side, n in self.errors.items() if side != "request"),
+            "requestErrors": self.errors["request"],
+            "byCode": dict(sorted(self.counts.items())),
+            "violations": self.violations,
+            "notListed": self.dropped,
+        }
+
+    def write_report(self, path: Path, upstream: str) -> None:
+        """The summary as JSON, or as JUnit XML (a test case per operation seen) for `*.xml`."""
+        if path.suffix.lower() == ".xml":
+            path.write_text(self._junit(upstream), encoding="utf-8")
+        else:
+            path.write_text(json.dumps({"upstream": upstream, **self.summary()}, indent=2) + "\n")
+
+    def _junit(self, upstream: str) -> str:
+        suite = ElementTree.Element(
+            "testsuite",
+            name=f"recoup-mock proxy of {upstream}",
+            tests=str(len(self.operations)),
+            failures=str(len(self._failing)),
+            errors="0",
+        )
+        for case, seen in sorted(self.operations.items()):
+            element = ElementTree.SubElement(suite, "testcase", classname="contract", name=case)
+            failures = self._failing.get(case)
+            if failures:
+                failure = ElementTree.SubElement(
+                    element, "failure", message=f"{len(failures)} violation(s) in {seen} exchange(s)"
+                )
+                failure.text = "\n".join(failures[:100])
+        return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

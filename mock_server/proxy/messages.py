@@ -1,0 +1,78 @@
+"""The proxy's own answers and its reading and writing of ASGI messages."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.types import Message, Receive, Send
+
+from contract_judge import Problem, Response
+
+SL_VIOLATIONS_MAX = 8 * 1024
+"""Longest `sl-violations` value, as Prism cuts it."""
+
+
+def error(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
+    body = json.dumps({"status": "error", "error": message}).encode()
+    fields = [("content-type", "application/json"), ("content-length", str(len(body))), *(headers or [])]
+    return Response(status, tuple(fields), body)
+
+
+def sl_violations(problems: list[Problem]) -> str:
+    """Prism's header: the problems as a JSON array, cut to whole items under its length."""
+    items: list[dict[str, Any]] = []
+    for problem in problems:
+        text = json.dumps([*items, problem.as_json()])
+        if len(text) > SL_VIOLATIONS_MAX:
+            break
+        items.append(problem.as_json())
+    return json.dumps(items)
+
+
+def json_answer(data: Any) -> Response:
+    body = json.dumps(data).encode()
+    return Response(200, (("content-type", "application/json"), ("content-length", str(len(body)))), body)
+
+
+def query_items(query: str) -> tuple[tuple[str, str], ...]:
+    return tuple(parse_qsl(query, keep_blank_values=True))
+
+
+def raw_fields(fields: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in fields]
+
+
+async def answer(send: Send, response: Response) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": raw_fields(list(response.headers)),
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body})
+
+
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The request's body, or None when it is longer than `limit` (0: no bound)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        part = message.get("body", b"")
+        size += len(part)
+        if limit and size > limit:
+            return None
+        parts.append(part)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+async def disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
