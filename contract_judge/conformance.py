@@ -108,7 +108,9 @@ def _request_problem(error: Exception) -> Problem:
     if isinstance(error, PathNotFound | OperationNotFound):
         return Problem(("request",), "operation", f"the contract has no such operation: {_text(error)}")
     if isinstance(error, request_errors.SecurityValidationError):
-        return Problem(("request", "security"), "security", f"no credentials the operation accepts: {_text(error)}")
+        return Problem(
+            ("request", "security"), "security", f"no credentials the operation accepts: {_text(error)}"
+        )
     if isinstance(error, request_errors.ParameterValidationError):
         where = getattr(error, "location", "parameters")
         return Problem(("request", str(where)), "parameter", _details(error))
