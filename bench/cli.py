@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import parts, report, tools, workers, wrk
+from bench import parts, proxying, report, tools, workers, wrk
 from bench.procs import ServerFailed
 from bench.report import Row
 
@@ -18,6 +18,10 @@ PARTS: dict[str, tuple[Callable[[parts.Context], list[Row]], str]] = {
     "streams": (parts.streams_part, "stop-to-stream-end p50/p99 with --streams open streams"),
     "pacing": (parts.pacing_part, "time to first content, delta rates and tool wait of the default answer"),
     "scale": (parts.scale_part, "start-up, RSS and list latency with --sessions x --chats-per-session chats"),
+    "proxy": (
+        proxying.proxy_part,
+        "a stop and an answer's first chunk, direct and through recoup-mock proxy",
+    ),
     "contract": (parts.contract_part, "wall time of recoup-contract's default profile, in-process"),
     "workers": (
         workers.workers_part,
@@ -25,7 +29,7 @@ PARTS: dict[str, tuple[Callable[[parts.Context], list[Row]], str]] = {
         "--workers-counts workers (its own redis-server)",
     ),
 }
-NEEDS_WRK = {"stop", "mix"}
+NEEDS_WRK = {"stop", "mix", "proxy"}
 
 
 def _parts(text: str) -> list[str]:

@@ -39,25 +39,76 @@ _BASE = "urn:recoup-contract:document"
 
 
 class ChunkSchema:
-    """The document's `UIMessageChunk` schema, or nothing to check when the document has none."""
+    """The document's `UIMessageChunk` schema, or nothing to check when the document has none.
+
+    A chunk is judged against the branch its `type` names (the one `oneOf` branch that can hold
+    it), which says the same as the whole `oneOf` at a twentieth of its cost: a proxy judges every
+    chunk of every stream it passes."""
 
     def __init__(self, document: dict[str, Any]) -> None:
-        self.present = CHUNK_SCHEMA in document.get("components", {}).get("schemas", {})
-        resource = referencing.Resource.from_contents(
-            document, default_specification=referencing.jsonschema.DRAFT202012
-        )
-        registry: referencing.Registry[Any] = referencing.Registry().with_resource(_BASE, resource)
-        schema = {"$ref": f"{_BASE}#/components/schemas/{CHUNK_SCHEMA}"}
-        self._validator = jsonschema.Draft202012Validator(schema, registry=registry)
+        schemas = document.get("components", {}).get("schemas", {})
+        self.present = CHUNK_SCHEMA in schemas
+        self._registry = registry_of(document)
+        self._validator = self._validator_of({"$ref": f"{_BASE}#/components/schemas/{CHUNK_SCHEMA}"})
+        self._branches: dict[str, jsonschema.Draft202012Validator] = {}
+        for branch in schemas.get(CHUNK_SCHEMA, {}).get("oneOf", []):
+            for kind in _types_of(document, branch):
+                ref = branch["$ref"].replace("#", f"{_BASE}#", 1) if "$ref" in branch else None
+                self._branches.setdefault(kind, self._validator_of({"$ref": ref} if ref else branch))
+
+    def _validator_of(self, schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
+        return jsonschema.Draft202012Validator(schema, registry=self._registry)
 
     def problem(self, chunk: Any) -> str | None:
         if not self.present:
             return None
+        branch = self._branches.get(str(chunk.get("type"))) if isinstance(chunk, dict) else None
+        if branch is not None:
+            error = jsonschema.exceptions.best_match(branch.iter_errors(chunk))
+            if error is None:
+                return None
+            return f"{_excerpt(chunk)} is not a {CHUNK_SCHEMA} of the contract: {error.message}"
         # The top error, not `best_match`, which would descend into the closest-looking branch.
         error = next(iter(self._validator.iter_errors(chunk)), None)
         if error is None:
             return None
         return f"{_excerpt(chunk)} is not a {CHUNK_SCHEMA} of the contract: {_reason(chunk, error)}"
+
+
+def registry_of(document: dict[str, Any]) -> referencing.Registry[Any]:
+    """A registry holding `document`, which `anchored` schemas refer into."""
+    resource: referencing.Resource[Any] = referencing.Resource.from_contents(
+        document, default_specification=referencing.jsonschema.DRAFT202012
+    )
+    registry: referencing.Registry[Any] = referencing.Registry().with_resource(_BASE, resource)
+    return registry
+
+
+def anchored(schema: Any) -> Any:
+    """`schema` (a part of a document) with its local `$ref`s pointing into `registry_of(document)`."""
+    if isinstance(schema, dict):
+        return {
+            key: f"{_BASE}{value}"
+            if key == "$ref" and isinstance(value, str) and value.startswith("#")
+            else anchored(value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [anchored(item) for item in schema]
+    return schema
+
+
+def _types_of(document: dict[str, Any], branch: dict[str, Any]) -> list[str]:
+    """The `type` values a `oneOf` branch of chunks holds (its `type`'s `const` or `enum`)."""
+    while "$ref" in branch:
+        target: Any = document
+        for part in branch["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        branch = target
+    kind = branch.get("properties", {}).get("type", {})
+    if "const" in kind:
+        return [str(kind["const"])]
+    return [str(value) for value in kind.get("enum", [])]
 
 
 def _reason(chunk: Any, error: jsonschema.ValidationError) -> str:
