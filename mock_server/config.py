@@ -18,6 +18,8 @@ class Config:
     """Text, reasoning and tool-input deltas per second; 0 sends them without pause."""
     tool_seconds: float = 1.5
     """How long a tool call runs when its script does not say."""
+    replay_speed: float = 1.0
+    """How much faster than recorded a recorded answer replays (2: in half the time)."""
     on_disconnect: str = "cancel"
     """What a client that leaves an answer's stream before its end does: `cancel` the answer (the
     service's behaviour) or let it `continue` (to try reloading and resuming it)."""

@@ -221,6 +221,12 @@ SETTINGS = (
         "how long a tool call runs when its script does not say",
     ),
     Setting(
+        "--replay-speed",
+        positive_float,
+        "FACTOR",
+        "how much faster than recorded a recorded answer (recoup-mock proxy --record) replays",
+    ),
+    Setting(
         "--on-disconnect",
         on_disconnect,
         "cancel|continue",

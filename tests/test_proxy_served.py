@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mock_server.domain.seed import read_seed_file
 from tests.mock_process import STORES, Served, serving_on
 
 KEY_A = "demo-key-a"
@@ -80,8 +81,8 @@ def _first_event_after(
 def test_a_stopped_answer_streams_through_as_fast_as_direct_and_the_report_keeps_no_key(
     upstream: Served, tmp_path: Path
 ):
-    report = tmp_path / "report.json"
-    with proxy_process(upstream.url, "--report", str(report)) as (process, url):
+    report, recorded = tmp_path / "report.json", tmp_path / "recorded.yaml"
+    with proxy_process(upstream.url, "--report", str(report), "--record", str(recorded)) as (process, url):
         timings = {}
         for name, base in (("direct", upstream.url), ("proxy", url)):
             with httpx.Client(base_url=base, headers={"x-api-key": KEY_A}, timeout=WAIT) as client:
@@ -103,7 +104,14 @@ def test_a_stopped_answer_streams_through_as_fast_as_direct_and_the_report_keeps
     assert summary["errors"] == 0, summary["violations"][:3]
     written = json.loads(report.read_text())
     assert written["exchanges"] == summary["exchanges"] >= 3 and written["errors"] == 0
-    assert KEY_A not in report.read_text() and KEY_A not in log, "a key never reaches the disk or the log"
+    assert KEY_A not in report.read_text() + recorded.read_text() and KEY_A not in log, (
+        "no key on disk or in the log"
+    )
+    (account,) = read_seed_file(recorded)["accounts"]
+    (chat,) = [chat for session in account["sessions"] for chat in session["chats"]]
+    (reply,) = chat["answer"][0]["replies"]
+    assert [chunk["type"] for _, chunk in reply][-2:] == ["abort", "finish"], "the stopped answer, as it came"
+    assert f"key {account['api_keys'][0]}" in log, "the recording's new keys are said at shutdown"
 
 
 def test_the_proxy_refuses_flags_that_cannot_work_with_a_clear_line():

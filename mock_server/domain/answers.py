@@ -16,6 +16,8 @@ from typing import Any
 
 import jsonschema
 
+from mock_server.domain.recorded import RECORDED_SCHEMA, Recorded, recorded_json, recorded_of
+
 MAX_PARTS = 100
 """Most parts one scripted answer may have."""
 MAX_TOOL_SECONDS = 600.0
@@ -52,7 +54,7 @@ class Data:
     data: Any
 
 
-Part = Reasoning | Text | ToolCall | Data
+Part = Reasoning | Text | ToolCall | Data | Recorded
 Answer = tuple[Part, ...]
 
 # Built from pieces so that the admin API's spec and the seed file's schema say the same.
@@ -99,12 +101,13 @@ PART_SCHEMA: dict[str, Any] = {
                 "data": {},
             },
         },
+        RECORDED_SCHEMA,
     ]
 }
 ANSWER_SCHEMA: dict[str, Any] = {"type": "array", "minItems": 1, "maxItems": MAX_PARTS, "items": PART_SCHEMA}
 
 
-_KINDS = ("reasoning", "text", "tool", "data")
+_KINDS = ("reasoning", "text", "tool", "data", "recorded")
 """The `type` of each of `PART_SCHEMA`'s branches, in their order."""
 
 
@@ -129,6 +132,8 @@ def answer_problems(data: Any, where: str = "$") -> Iterator[str]:
         seconds = part.get("seconds")
         if isinstance(seconds, float) and not math.isfinite(seconds):
             yield f"{where}[{index}].seconds: must be a finite number"
+        if part.get("type") == "recorded" and len(data) > 1:
+            yield f"{where}[{index}]: a recorded answer is a part alone (its replies answer one message each)"
         if part.get("repeat") and index != len(data) - 1:
             yield f"{where}[{index}].repeat: only the last part may repeat (nothing after it would stream)"
 
@@ -173,6 +178,8 @@ def _part(entry: dict[str, Any]) -> Part:
         return Reasoning(entry["text"])
     if kind == "text":
         return Text(entry["text"], repeat=entry.get("repeat", False))
+    if kind == "recorded":
+        return recorded_of(entry)
     if kind == "tool":
         return ToolCall(
             entry["name"], entry["input"], entry.get("output"), entry.get("error"), entry.get("seconds")
@@ -194,6 +201,8 @@ def answer_json(answer: Answer) -> list[dict[str, Any]]:
             if part.seconds is not None:
                 tool["seconds"] = part.seconds
             parts.append(tool)
+        elif isinstance(part, Recorded):
+            parts.append(recorded_json(part))
         else:
             parts.append({"type": "data", "name": part.name, "data": part.data})
     return parts

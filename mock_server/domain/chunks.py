@@ -19,6 +19,7 @@ from typing import Any
 from mock_server.domain.answers import Answer, Data, Reasoning, Text, ToolCall
 from mock_server.domain.jsontext import Structure
 from mock_server.domain.models import DEFAULT_MODEL_ID, Chunk
+from mock_server.domain.recorded import Recorded, Reply
 from mock_server.domain.usage import Usage
 
 MAX_REPEATED_DELTAS = 20_000
@@ -40,6 +41,8 @@ class Wait(enum.Enum):
     """One more token at the model's rate."""
     TOOL = "tool"
     """A tool's result: after the tool has run."""
+    RECORDED = "recorded"
+    """As long as the recorded stream waited before it (`Step.seconds`, at the replay speed)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,8 @@ class Step:
     chunk: Chunk
     wait: Wait = Wait.NONE
     seconds: float | None = None
-    """How long the tool runs, for `Wait.TOOL` (None: the server's default)."""
+    """How long the tool runs, for `Wait.TOOL` (None: the server's default); the recorded pause,
+    for `Wait.RECORDED`."""
 
 
 def words(text: str) -> list[str]:
@@ -60,6 +64,9 @@ def answer_steps(message_id: str, answer: Answer, model_id: str = DEFAULT_MODEL_
     """The chunks of `answer` as an agent streams it: a step ends after its tool calls' results,
     and each `finish-step` is followed by the turn's `message-metadata` (model, usage and cost
     so far), as the service's `messageMetadata` callback sends it."""
+    if answer and isinstance(answer[0], Recorded):
+        yield from _recorded_steps(message_id, answer[0].replies[0])
+        return
     usage = Usage(model_id)
     yield Step({"type": "start", "messageId": message_id})
     yield Step({"type": "start-step"})
@@ -94,6 +101,14 @@ def answer_steps(message_id: str, answer: Answer, model_id: str = DEFAULT_MODEL_
     last_is_tool = bool(answer) and isinstance(answer[-1], ToolCall)
     yield Step(usage.step_finished("tool-calls" if last_is_tool else "stop"))
     yield Step(FINISH)
+
+
+def _recorded_steps(message_id: str, reply: Reply) -> Iterator[Step]:
+    """A recorded reply as it came, its pauses kept; its message takes this answer's id."""
+    for delay, chunk in reply:
+        if chunk.get("type") == "start" and "messageId" in chunk:
+            chunk = {**chunk, "messageId": message_id}
+        yield Step(chunk, Wait.RECORDED if delay > 0 else Wait.NONE, delay)
 
 
 def _tool_steps(call_id: str, tool: ToolCall, lead: Wait) -> Iterator[Step]:

@@ -44,6 +44,8 @@ class Pacing:
     """Deltas per second after that; 0 sends them without pause."""
     tool_seconds: float
     """How long a tool call runs when its script does not say."""
+    replay_speed: float = 1.0
+    """How much faster than recorded a recorded answer replays (2: in half the time)."""
 
     def delay(self, step: ui.Step) -> float:
         if step.wait is ui.Wait.FIRST:
@@ -52,6 +54,8 @@ class Pacing:
             return 1 / self.tokens_per_second if self.tokens_per_second > 0 else 0.0
         if step.wait is ui.Wait.TOOL:
             return self.tool_seconds if step.seconds is None else step.seconds
+        if step.wait is ui.Wait.RECORDED:
+            return (step.seconds or 0.0) / self.replay_speed
         return 0.0
 
 
@@ -65,7 +69,7 @@ class _Clock:
     def wait(self, step: ui.Step, pacing: Pacing) -> float:
         """Seconds to wait before `step`'s chunk."""
         now = time.monotonic()
-        if step.wait is ui.Wait.TOKEN:
+        if step.wait in (ui.Wait.TOKEN, ui.Wait.RECORDED):  # on the schedule, however long sending took
             self._due += pacing.delay(step)
         else:
             self._due = now + pacing.delay(step)

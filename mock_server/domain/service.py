@@ -38,6 +38,7 @@ from mock_server.domain.models import (
     is_strict_uuid,
     new_claim,
 )
+from mock_server.domain.recorded import is_recorded, reply_to
 from mock_server.domain.sessions import Sessions, require_uuid
 from mock_server.domain.store import ChatStore
 from mock_server.domain.views import GenerationView, StatePage, generation_view, state_page
@@ -170,6 +171,9 @@ class ChatService:
         prompt = new_message if new_message.get("role") == "user" else None
         default = None if chat.answer else await self.store.default_answer()
         answer = chat.answer or default or agent_answer(message_text(new_message))
+        if is_recorded(answer):  # its replies answer the chat's messages in order
+            said = sum(1 for m in await self.store.messages(chat.id) if m.get("role") == "assistant")
+            answer = reply_to(answer, said)
         run = await self.start_generation(chat.id, answer, prompt=prompt, model_id=chat.model_id)
         return Sent(run.id, self._follow(run))
 

@@ -44,7 +44,9 @@ class Runtime:
         self.seed = seed
         store = store or open_store(config.store, config.store_prefix, config.store_connections)
         self.store = store
-        pacing = Pacing(config.first_token_delay, config.tokens_per_second, config.tool_seconds)
+        pacing = Pacing(
+            config.first_token_delay, config.tokens_per_second, config.tool_seconds, config.replay_speed
+        )
         generations = Generations(
             store,
             pacing=pacing,

@@ -26,6 +26,7 @@ from contract_judge import Judge, Problem, Request, Response, StreamJudge
 from mock_server.proxy import messages
 from mock_server.proxy.findings import Exchange, Findings
 from mock_server.proxy.forwarding import Decoder, end_to_end
+from mock_server.proxy.recording import Recorder, Reply
 
 log = logging.getLogger("recoup_mock.proxy")
 
@@ -40,6 +41,7 @@ class ProxySettings:
     upstream_timeout: float = 300.0
     journal_size: int = 1000
     report: Path | None = None
+    record: Path | None = None
 
 
 class ProxyApp:
@@ -47,6 +49,7 @@ class ProxyApp:
         self.settings = settings
         self.judge = Judge(document)
         self.findings = Findings(settings.journal_size)
+        self.recorder = Recorder(settings.record) if settings.record is not None else None
         self._client: httpx.AsyncClient | None = None
         base = urlsplit(settings.upstream)
         self._base = f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}"
@@ -86,6 +89,11 @@ class ProxyApp:
         )
         if self.settings.report is not None:
             self.findings.write_report(self.settings.report, self.settings.upstream)
+        if self.recorder is not None:
+            seed = self.recorder.write()
+            log.info("recorded %d chats into %s", self.recorder.chats, self.recorder.path)
+            for account in seed["accounts"]:
+                log.info("  account %s: key %s", account["id"], account["api_keys"][0])
         if self._client is not None:
             await self._client.aclose()
 
@@ -204,6 +212,8 @@ class ProxyApp:
         elif judged and decoded is not None:
             answer = Response(head.status, head.headers, decoded)
             found = self._judged(exchange, self.judge.answer, request, answer, problems)
+            if self.recorder is not None:
+                self.recorder.answered(request, head.status, decoded)
         self.findings.add(exchange, found)
         if self.settings.errors and any(p.severity == "Error" for p in found):
             await messages.answer(
@@ -218,9 +228,7 @@ class ProxyApp:
         fields = end_to_end(head.headers)
         if problems or found:
             fields.append(("sl-violations", messages.sl_violations(problems + found)))
-        await send(
-            {"type": "http.response.start", "status": head.status, "headers": messages.raw_fields(fields)}
-        )
+        await messages.start(send, head.status, fields)
         await send({"type": "http.response.body", "body": raw})
 
     async def _relay_stream(
@@ -238,10 +246,9 @@ class ProxyApp:
         fields = end_to_end(head.headers)
         if problems:
             fields.append(("sl-violations", messages.sl_violations(problems)))
-        await send(
-            {"type": "http.response.start", "status": head.status, "headers": messages.raw_fields(fields)}
-        )
-        pump = asyncio.ensure_future(self._pump(upstream, head, stream, exchange, send))
+        await messages.start(send, head.status, fields)
+        reply = self.recorder.reply(request) if self.recorder is not None else None
+        pump = asyncio.ensure_future(self._pump(upstream, head, stream, reply, exchange, send))
         gone = asyncio.ensure_future(messages.disconnected(receive))
         try:
             await asyncio.wait({pump, gone}, return_when=asyncio.FIRST_COMPLETED)
@@ -257,6 +264,7 @@ class ProxyApp:
         upstream: httpx.Response,
         head: Response,
         stream: StreamJudge | None,
+        reply: Reply | None,
         exchange: Exchange,
         send: Send,
     ) -> None:
@@ -265,22 +273,18 @@ class ProxyApp:
             async for part in upstream.aiter_raw():
                 await send({"type": "http.response.body", "body": part, "more_body": True})
                 decoded = decoder.decode(part)
-                if stream is not None and decoded is not None:
-                    text = decoded.decode("utf-8", "replace")
+                text = decoded.decode("utf-8", "replace") if decoded is not None else ""
+                if reply is not None:
+                    reply.feed(text)
+                if stream is not None and text:
                     self.findings.add(exchange, self._judged(exchange, stream.feed, text))
         except httpx.HTTPError as exc:
             log.warning("the upstream's stream broke off: %s: %s", exchange.label, type(exc).__name__)
-            self.findings.add(
-                exchange,
-                [
-                    Problem(
-                        ("response", "body"),
-                        "stream",
-                        f"the upstream's stream broke off ({type(exc).__name__})",
-                    )
-                ],
-            )
+            broke = f"the upstream's stream broke off ({type(exc).__name__})"
+            self.findings.add(exchange, [Problem(("response", "body"), "stream", broke)])
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if reply is not None:
+            reply.end()
         if stream is not None:
             self.findings.add(exchange, self._judged(exchange, stream.end))
             exchange.events = stream.events

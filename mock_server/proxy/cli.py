@@ -68,6 +68,15 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "ending in .xml",
     )
     proxy.add_argument(
+        "--record",
+        type=Path,
+        default=env_default("record", None),
+        metavar="FILE",
+        help="at shutdown, write what passed through as a seed file for recoup-mock serve --seed FILE: "
+        "accounts (new keys, never the real ones), sessions, chats, and each streamed answer recorded "
+        "with its pace (JSON, or YAML for .yaml/.yml)",
+    )
+    proxy.add_argument(
         "--upstream-timeout",
         type=flags.positive_float,
         default=env_default("upstream_timeout", "300"),
@@ -124,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         upstream_timeout=args.upstream_timeout,
         journal_size=args.journal_size,
         report=args.report,
+        record=args.record,
     )
     try:
         app = ProxyApp(settings, load_document(args.spec) if args.spec else load_document())
@@ -141,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"Recoup contract proxy on {base} -> {args.upstream}\n"
         f"  violations {base}/__mock/violations   journal {base}/__mock/journal"
-        + (f"\n  report: {args.report}" if args.report else ""),
+        + (f"\n  report: {args.report}" if args.report else "")
+        + (f"\n  recording into {args.record} (written at shutdown)" if args.record else ""),
         flush=True,
     )
     config = uvicorn.Config(

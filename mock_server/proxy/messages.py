@@ -44,14 +44,12 @@ def raw_fields(fields: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
     return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in fields]
 
 
+async def start(send: Send, status: int, fields: list[tuple[str, str]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": raw_fields(fields)})
+
+
 async def answer(send: Send, response: Response) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status,
-            "headers": raw_fields(list(response.headers)),
-        }
-    )
+    await start(send, response.status, list(response.headers))
     await send({"type": "http.response.body", "body": response.body})
 
 
