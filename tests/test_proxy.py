@@ -232,3 +232,12 @@ async def test_in_front_of_prism_only_its_error_answers_are_blamed():
     assert blamed, "Prism's problem+json errors are violations"
     assert all(exchanges[v["exchange"]]["status"] >= 400 for v in blamed), "a right answer is never blamed"
     assert any("application/problem+json" in v["message"] for v in blamed)
+
+
+async def test_an_upstream_mocks_admin_api_is_forwarded_unjudged_and_the_proxys_own_paths_are_get_only():
+    async with mock_served() as upstream, proxying(upstream) as (client, app):
+        state = await client.get("/__mock/state")
+        refused = await client.post("/__mock/violations")
+    assert state.status_code == 200 and "accounts" in state.json(), "the upstream mock's admin API, through"
+    assert app.findings.summary()["violations"] == [], "the admin API is no part of the contract"
+    assert refused.status_code == 405 and refused.headers["allow"] == "GET"

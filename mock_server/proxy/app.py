@@ -30,7 +30,10 @@ from mock_server.proxy.recording import Recorder, Reply
 
 log = logging.getLogger("recoup_mock.proxy")
 
-ADMIN_PREFIX = "/__mock/"
+OWN_PATHS = frozenset({"/__mock/violations", "/__mock/journal"})
+"""The proxy's own answers; any other path, an upstream mock's admin API included, is forwarded."""
+UNJUDGED_PREFIX = "/__mock/"
+"""Paths forwarded without judging: a mock's admin API is no part of the contract."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class ProxyApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("raw_path", scope["path"].encode()).decode("latin-1").split("?")[0]
-        if path.startswith(ADMIN_PREFIX):
+        if path in OWN_PATHS:
             await messages.answer(send, self._admin(scope["method"], path))
             return
         body = await messages.read_body(receive, self.settings.max_body_bytes)
@@ -136,10 +139,11 @@ class ProxyApp:
         send: Send,
     ) -> None:
         preflight = request.method == "OPTIONS" and request.header("access-control-request-method")
-        judged = operation is not None and not preflight
+        unjudged = preflight or request.path.startswith(UNJUDGED_PREFIX)
+        judged = operation is not None and not unjudged
         if judged:
             problems = self._judged(exchange, self.judge.request, request)
-        elif preflight:
+        elif unjudged:
             problems = []
         else:
             problems = [Problem(("request",), "operation", "the contract has no such operation", "Warning")]
@@ -301,9 +305,7 @@ class ProxyApp:
 
     def _admin(self, method: str, path: str) -> Response:
         if method != "GET":
-            return messages.error(405, f"{method} is not served on {path}")
+            return messages.error(405, f"{method} is not served on {path}", [("allow", "GET")])
         if path == "/__mock/violations":
             return messages.json_answer(self.findings.summary())
-        if path == "/__mock/journal":
-            return messages.json_answer({"exchanges": self.findings.journal()})
-        return messages.error(404, f"The proxy serves no {path}: GET /__mock/violations or /__mock/journal")
+        return messages.json_answer({"exchanges": self.findings.journal()})
