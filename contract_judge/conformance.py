@@ -145,14 +145,22 @@ class Judge:
         self.chunks = ChunkSchema(chunk_document or document)
         self._registry = registry_of(document)
         self._event_schemas: dict[str, jsonschema.Draft202012Validator] = {}
-        self._routes = [
-            (re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"), item)
+        # A literal segment before a templated one, from the left, as the service's router matches
+        # them: `GET /api/chat/runs/stream` is the run `stream`, not the stream of chat `runs`.
+        routes = [
+            (
+                [segment.startswith("{") for segment in path.split("/")],
+                path,
+                re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)) + "$"),
+                item,
+            )
             for path, item in document.get("paths", {}).items()
         ]
+        self._routes = [(pattern, item) for _, _, pattern, item in sorted(routes, key=lambda r: r[:2])]
 
     def operation(self, method: str, path: str) -> dict[str, Any] | None:
         """The operation of the document `method path` (an actual path) is, or None."""
-        for pattern, item in sorted(self._routes, key=lambda route: -len(route[0].pattern)):
+        for pattern, item in self._routes:
             if pattern.match(path) and method.lower() in item:
                 operation: dict[str, Any] = item[method.lower()]
                 return operation
@@ -246,11 +254,10 @@ class StreamJudge:
         self._request = request
         self._response = response
         self._parser = EventParser()
-        self._grammar = StreamGrammar(from_start=(request.param("startIndex") or "0") == "0")
+        self._grammar = StreamGrammar(from_start=request.param("startIndex") in (None, "0"))
         self.events = 0
         self.done = False
         """`data: [DONE]` was seen."""
-        self.chunks: list[dict[str, Any]] = []
         self._event_schema: jsonschema.Draft202012Validator | None = None
         """Set once the first event has been judged whole."""
 
@@ -292,7 +299,6 @@ class StreamJudge:
         if not isinstance(chunk, dict):
             message = f"an event is not a JSON chunk: {data[:EXCERPT]!r}"
             return [*problems, Problem(("response", "body", *where), "chunk", message)]
-        self.chunks.append(chunk)
         problem = self._judge.chunks.problem(chunk)
         if problem:
             return [*problems, Problem(("response", "body", *where), "chunk", problem)]

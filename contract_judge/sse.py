@@ -5,9 +5,10 @@ event, a line starting with `:` is a comment, and `data` lines join with newline
 from __future__ import annotations
 
 import re
+from typing import Any
 
-Event = dict[str, str]
-"""`{"data": ..., "event"?: ..., "id"?: ..., "retry"?: ...}`"""
+Event = dict[str, Any]
+"""`{"data": str, "event"?: str, "id"?: str, "retry"?: int}`"""
 
 _LINE_END = re.compile(r"\r\n|\n|\r")
 
@@ -19,7 +20,7 @@ class EventParser:
         self._pending = ""
         self._started = False
         self._data: list[str] = []
-        self._fields: dict[str, str] = {}
+        self._fields: Event = {}
 
     def feed(self, text: str) -> list[Event]:
         if not self._started and text:
@@ -64,8 +65,10 @@ class EventParser:
         value = value.removeprefix(" ")
         if name == "data":
             self._data.append(value)
-        elif name in ("event", "id", "retry"):
+        elif name in ("event", "id"):
             self._fields[name] = value
+        elif name == "retry" and value.isascii() and value.isdigit():  # anything else is ignored
+            self._fields[name] = int(value)
         return None
 
 

@@ -51,10 +51,13 @@ class ChunkSchema:
         self._registry = registry_of(document)
         self._validator = self._validator_of({"$ref": f"{_BASE}#/components/schemas/{CHUNK_SCHEMA}"})
         self._branches: dict[str, jsonschema.Draft202012Validator] = {}
-        for branch in schemas.get(CHUNK_SCHEMA, {}).get("oneOf", []):
+        branches = schemas.get(CHUNK_SCHEMA, {}).get("oneOf", [])
+        kinds = [kind for branch in branches for kind in _types_of(document, branch)]
+        for branch in branches:
             for kind in _types_of(document, branch):
-                ref = branch["$ref"].replace("#", f"{_BASE}#", 1) if "$ref" in branch else None
-                self._branches.setdefault(kind, self._validator_of({"$ref": ref} if ref else branch))
+                if kinds.count(kind) > 1:
+                    continue  # a type two branches hold is judged by the whole `oneOf`, as it says
+                self._branches[kind] = self._validator_of(anchored(branch))
 
     def _validator_of(self, schema: dict[str, Any]) -> jsonschema.Draft202012Validator:
         return jsonschema.Draft202012Validator(schema, registry=self._registry)

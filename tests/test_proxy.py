@@ -179,7 +179,7 @@ async def _gzipped_answer(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def test_a_coded_body_passes_byte_for_byte_is_judged_decoded_and_hop_by_hop_fields_stay():
+async def test_a_coded_body_passes_byte_for_byte_is_judged_decoded_and_hop_by_hop_fields_go():
     async with served(_gzipped_answer) as upstream, proxying(upstream) as (client, app):
         request = client.build_request(
             "POST", "/api/chat/11111111-1111-4111-8111-111111111111/stop", headers={"x-api-key": KEY_A}
@@ -241,3 +241,50 @@ async def test_an_upstream_mocks_admin_api_is_forwarded_unjudged_and_the_proxys_
     assert state.status_code == 200 and "accounts" in state.json(), "the upstream mock's admin API, through"
     assert app.findings.summary()["violations"] == [], "the admin API is no part of the contract"
     assert refused.status_code == 405 and refused.headers["allow"] == "GET"
+
+
+async def _odd_upstream(scope: Scope, receive: Receive, send: Send) -> None:
+    """An upstream with a UTF-8 header, a body cut short, and a stream in a coding the proxy cannot read."""
+    if scope["type"] != "http":
+        return
+    if scope["path"].endswith("/cut"):
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"100")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"success"', "more_body": True})
+        raise RuntimeError("the upstream dies mid-answer")  # uvicorn closes the connection
+    if scope["path"].endswith("/stream"):
+        headers = [(b"content-type", b"text/event-stream"), (b"content-encoding", b"br")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"\x8b\x02\x80data"})
+        return
+    headers = [(b"content-type", b"application/json"), (b"x-name", "日本".encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b'{"success": true, "stopped": false}'})
+
+
+async def test_fields_in_any_bytes_pass_and_a_broken_upstream_is_502_in_the_contracts_body():
+    chat = "11111111-1111-4111-8111-111111111111"
+    async with served(_odd_upstream) as upstream, proxying(upstream) as (client, app):
+        fields = {"x-api-key": KEY_A, "x-title": "café".encode()}  # a field in UTF-8, as browsers send some
+        named = await client.post(f"/api/chat/{chat}/stop", headers=fields)
+        cut = await client.post("/api/chat/cut", headers={"x-api-key": KEY_A})
+        coded = await client.get(f"/api/chat/{chat}/stream", headers={"x-api-key": KEY_A})
+    assert named.status_code == 200, named.text
+    assert (b"x-name", "日本".encode()) in named.headers.raw, "a field's bytes pass as they came"
+    assert cut.status_code == 502 and cut.json()["status"] == "error"
+    assert coded.status_code == 200
+    streamed = [v for v in response_problems(app) if v["request"].startswith("GET")]
+    assert [(v["code"], v["severity"]) for v in streamed] == [("content-coding", "Warning")], streamed
+
+
+async def test_a_request_whose_client_left_before_its_body_ended_is_not_forwarded():
+    async with mock_served() as upstream, proxying(upstream) as (client, _):
+        before = (await client.get("/__mock/state")).json()
+        _, writer = await asyncio.open_connection(client.base_url.host, client.base_url.port)
+        head = f"POST /api/sessions HTTP/1.1\r\nHost: x\r\nx-api-key: {KEY_A}\r\n"
+        writer.write((head + "content-type: application/json\r\ncontent-length: 100\r\n\r\n{").encode())
+        await writer.drain()
+        writer.close()
+        await asyncio.sleep(0.3)
+        after = (await client.get("/__mock/state")).json()
+    assert after == before, "the cut request created nothing upstream"

@@ -111,7 +111,7 @@ def test_a_stopped_answer_streams_through_as_fast_as_direct_and_the_report_keeps
     (chat,) = [chat for session in account["sessions"] for chat in session["chats"]]
     (reply,) = chat["answer"][0]["replies"]
     assert [chunk["type"] for _, chunk in reply][-2:] == ["abort", "finish"], "the stopped answer, as it came"
-    assert f"key {account['api_keys'][0]}" in log, "the recording's new keys are said at shutdown"
+    assert account["api_keys"][0] in log, "the recording's new keys are said at shutdown"
 
 
 def test_the_proxy_refuses_flags_that_cannot_work_with_a_clear_line():

@@ -126,18 +126,17 @@ async def test_a_recorded_answer_replays_chunk_for_chunk_at_its_pace_and_its_rep
 
 
 async def test_a_stop_cuts_a_replay_as_any_answer_and_the_replay_speed_scales_it(tmp_path: Path):
-    path, session_id, chat_id, first, _ = await record_two_answers(tmp_path)
+    path, session_id, chat_id, first, second = await record_two_answers(tmp_path)
     new_key = json.loads(path.read_text())["accounts"][0]["api_keys"][0]
+    assert "abort" not in [chunk["type"] for _, chunk in first], "the first reply was recorded whole"
     async with replaying(path, replay_speed=2.0) as client:
-        fast = await timed_answer(client, new_key, session_id, chat_id, "one")
-        await timed_answer(client, new_key, session_id, chat_id, "two")
-        cut = await timed_answer(client, new_key, session_id, chat_id, "three", stop_at="tool-input-delta")
-    recorded, replayed = first[-1][0] - first[0][0], fast[-1][0] - fast[0][0]
-    assert abs(replayed - recorded / 2) <= TOLERANCE, (recorded, replayed)
+        cut = await timed_answer(client, new_key, session_id, chat_id, "one", stop_at="tool-input-delta")
+        fast = await timed_answer(client, new_key, session_id, chat_id, "two")
     kinds = [chunk["type"] for _, chunk in cut]
-    assert kinds[-2:] == ["abort", "finish"], "the third message replays the last reply, stopped"
-    assert {
-        "type": "tool-output-error",
-        "toolCallId": cut[-3][1]["toolCallId"],
-        "errorText": "Cancelled",
-    } in [chunk for _, chunk in cut], "the open tool call is cancelled"
+    assert kinds[-2:] == ["abort", "finish"] and "text-start" not in kinds, "the stop cut the first reply"
+    call = next(chunk["toolCallId"] for _, chunk in cut if chunk["type"] == "tool-input-start")
+    cancelled = {"type": "tool-output-error", "toolCallId": call, "errorText": "Cancelled"}
+    assert cancelled in [chunk for _, chunk in cut], "the open tool call is cancelled"
+    assert without_ids(fast) == without_ids(second), "the second message still gets the second reply"
+    recorded, replayed = second[-1][0] - second[0][0], fast[-1][0] - fast[0][0]
+    assert abs(replayed - recorded / 2) <= TOLERANCE, (recorded, replayed)

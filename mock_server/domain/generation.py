@@ -186,13 +186,15 @@ class Generations:
             self._abandoned.add(run_id)
             task.cancel()
 
-    async def close(self) -> None:
-        """Cancel every running task (server shutdown or reset) and wait for them to settle."""
+    async def close(self, wait: float | None = tasks.STOP_WAIT) -> None:
+        """Cancel every running task and wait for them to settle: `wait` seconds at most on a
+        server's shutdown (a run slow to unwind must not hold its exit), or for as long as they
+        take (None) before a reset forgets what they write."""
         running = list(self._tasks.values())
         for task in running:
             task.cancel()
-        if running:  # bounded: a run slow to unwind must not hold the server's exit
-            await asyncio.wait(running, timeout=tasks.STOP_WAIT)
+        if running:
+            await asyncio.wait(running, timeout=wait)
 
     async def cancel_all(self, grace: float) -> int:
         """Server shutdown: stop every running generation the way a stop does; return how many ran.

@@ -276,7 +276,7 @@ class ChatService:
     async def reset(self) -> None:
         """Stop every generation, whichever process runs it, then forget everything stored."""
         await self.generations.stop_everywhere()
-        await self.generations.close()
+        await self.generations.close(wait=None)
         await self.store.clear()
 
     async def close(self) -> None:

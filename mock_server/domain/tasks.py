@@ -34,4 +34,6 @@ async def stop(task: asyncio.Task[object] | None, wait: float = STOP_WAIT) -> bo
     task.cancel()
     with contextlib.suppress(TimeoutError):
         await asyncio.wait({task}, timeout=wait)
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved, so that asyncio does not log it as never retrieved
     return task.done()

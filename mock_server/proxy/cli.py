@@ -81,7 +81,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=flags.positive_float,
         default=env_default("upstream_timeout", "300"),
         metavar="SECONDS",
-        help="longest wait for the upstream's answer, and between two pieces of a stream",
+        help="longest wait to connect to the upstream, for its answer, and between two pieces of a stream",
     )
     proxy.add_argument(
         "--max-body-bytes",
@@ -96,6 +96,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=env_default("journal_size", "1000"),
         metavar="N",
         help="exchanges GET /__mock/journal keeps, the latest",
+    )
+    proxy.add_argument(
+        "--max-violations",
+        type=flags.positive_int,
+        default=env_default("max_violations", "10000"),
+        metavar="N",
+        help="violations listed in the summary and the report, and in each journal entry; beyond, counted",
     )
     proxy.add_argument(
         "--shutdown-timeout",
@@ -132,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         upstream_timeout=args.upstream_timeout,
         journal_size=args.journal_size,
+        max_violations=args.max_violations,
         report=args.report,
         record=args.record,
     )

@@ -23,8 +23,8 @@ from mock_server.http.journal import REDACTED, REDACTED_HEADERS
 
 log = logging.getLogger("recoup_mock.proxy")
 
-MAX_KEPT_VIOLATIONS = 10_000
-"""Violations the report lists; beyond, they are counted only."""
+FAILURE_LINES = 100
+"""Violations a JUnit test case's failure text lists (an excerpt; the JSON report has them all)."""
 
 
 @dataclass
@@ -69,7 +69,9 @@ def redacted(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 class Findings:
     """The exchanges of one proxy run (the latest `size` kept) and every violation's count."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, max_violations: int = 10_000) -> None:
+        self.max_violations = max_violations
+        """Violations listed (in the summary, and in each exchange); beyond, they are counted only."""
         self._exchanges: deque[Exchange] = deque(maxlen=size)
         self._ids = itertools.count(1)
         self.exchanges = 0
@@ -80,6 +82,7 @@ class Findings:
         """Problems of severity Error by side: `response` (the upstream's fault), `request` (the client's)."""
         self.operations: Counter[str] = Counter()
         self._failing: dict[str, list[str]] = {}
+        self._failures: Counter[str] = Counter()
 
     def begin(
         self, method: str, path: str, operation: str | None, headers: list[tuple[str, str]]
@@ -92,10 +95,11 @@ class Findings:
     def add(self, exchange: Exchange, problems: list[Problem]) -> None:
         """Problems found in `exchange`, each logged as a warning line as it is found."""
         for problem in problems:
-            exchange.problems.append(problem)
+            if len(exchange.problems) < self.max_violations:
+                exchange.problems.append(problem)
             self.counts[problem.code] += 1
             log.warning("contract violation: %s: %s", exchange.label, problem)
-            if len(self.violations) < MAX_KEPT_VIOLATIONS:
+            if len(self.violations) < self.max_violations:
                 self.violations.append(
                     {"exchange": exchange.id, "request": exchange.label, **problem.as_json()}
                 )
@@ -105,15 +109,21 @@ class Findings:
                 continue
             self.errors[problem.location[0]] += 1
             if problem.location[0] != "request":  # a client's bad request is no fault of the upstream
-                self._failing.setdefault(self._case(exchange), []).append(f"{exchange.label}: {problem}")
+                failing = self._failing.setdefault(self._case(exchange), [])
+                if len(failing) < FAILURE_LINES:
+                    failing.append(f"{exchange.label}: {problem}")
+                self._failures[self._case(exchange)] += 1
 
     def end(self, exchange: Exchange) -> None:
         exchange.ended = time.time()
-        self.operations[self._case(exchange)] += 1
+        if (
+            exchange.operation is not None
+        ):  # each operation of the contract is a test case; unjudged paths none
+            self.operations[self._case(exchange)] += 1
 
     @staticmethod
     def _case(exchange: Exchange) -> str:
-        return f"{exchange.method} {exchange.operation or exchange.path}"
+        return f"{exchange.method} {exchange.operation or '(not judged)'}"
 
     def journal(self) -> list[dict[str, Any]]:
         return [exchange.as_json() for exchange in self._exchanges]
@@ -148,8 +158,9 @@ class Findings:
             element = ElementTree.SubElement(suite, "testcase", classname="contract", name=case)
             failures = self._failing.get(case)
             if failures:
+                count = self._failures[case]
                 failure = ElementTree.SubElement(
-                    element, "failure", message=f"{len(failures)} violation(s) in {seen} exchange(s)"
+                    element, "failure", message=f"{count} violation(s) in {seen} exchange(s)"
                 )
-                failure.text = "\n".join(failures[:100])
+                failure.text = "\n".join(failures)
         return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

@@ -6,12 +6,16 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.types import Message, Receive, Send
+from starlette.types import Receive, Send
 
 from contract_judge import Problem, Response
 
 SL_VIOLATIONS_MAX = 8 * 1024
 """Longest `sl-violations` value, as Prism cuts it."""
+
+
+class ClientGone(Exception):
+    """The client left before its request's body had come whole: nothing is forwarded."""
 
 
 def error(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
@@ -40,35 +44,40 @@ def query_items(query: str) -> tuple[tuple[str, str], ...]:
     return tuple(parse_qsl(query, keep_blank_values=True))
 
 
+def text_fields(fields: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    """Fields as the judge reads them (latin-1, which any bytes decode as)."""
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in fields)
+
+
 def raw_fields(fields: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in fields]
+    return [(k.lower().encode("latin-1"), v.encode("latin-1", "replace")) for k, v in fields]
 
 
-async def start(send: Send, status: int, fields: list[tuple[str, str]]) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": raw_fields(fields)})
+async def start(send: Send, status: int, fields: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": fields})
 
 
 async def answer(send: Send, response: Response) -> None:
-    await start(send, response.status, list(response.headers))
+    await start(send, response.status, raw_fields(list(response.headers)))
     await send({"type": "http.response.body", "body": response.body})
 
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
-    """The request's body, or None when it is longer than `limit` (0: no bound)."""
+    """The request's body, or None when it is longer than `limit` (0: no bound); `ClientGone`
+    when the client leaves before its end."""
     parts: list[bytes] = []
     size = 0
     while True:
-        message: Message = await receive()
+        message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone
         part = message.get("body", b"")
         size += len(part)
         if limit and size > limit:
             return None
         parts.append(part)
         if not message.get("more_body", False):
-            break
-    return b"".join(parts)
+            return b"".join(parts)
 
 
 async def disconnected(receive: Receive) -> None:

@@ -5,11 +5,14 @@ every chunk with its delay after the one before (`mock_server.domain.recorded`).
 
 A chat that was sent messages gets their replies in order and no messages of its own, so that the
 replay starts where the recording did; a chat that was only read keeps the messages it was read with.
+Keys the upstream answered with the same `userId` are one account. An answer kept is one that ended
+(`finish`) within `MAX_RECORDED_CHUNKS` chunks: one its client left is not replayed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import time
@@ -20,6 +23,10 @@ import yaml
 
 from contract_judge import Request
 from contract_judge.sse import EventParser
+from mock_server.domain.recorded import MAX_RECORDED_CHUNKS
+from mock_server.domain.seed import SeedError, validate_seed
+
+log = logging.getLogger("recoup_mock.proxy")
 
 _SESSION = re.compile(r"^/api/sessions/([^/]+)$")
 _SESSION_CHATS = re.compile(r"^/api/sessions/([^/]+)/chats$")
@@ -42,6 +49,11 @@ class Reply:
         self._parser = EventParser()
         self._last = time.monotonic()
         self.chunks: list[list[Any]] = []
+        self.overflowed = False
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.chunks) and self.chunks[-1][1]["type"] == "finish" and not self.overflowed
 
     def feed(self, text: str) -> None:
         self._take(self._parser.feed(text))
@@ -56,9 +68,13 @@ class Reply:
                 chunk = json.loads(event["data"])
             except ValueError:
                 continue  # `[DONE]`, which the mock sends itself
-            if isinstance(chunk, dict) and isinstance(chunk.get("type"), str):
-                self.chunks.append([round(now - self._last, 4), chunk])
-                self._last = now
+            if not isinstance(chunk, dict) or not isinstance(chunk.get("type"), str):
+                continue
+            if len(self.chunks) >= MAX_RECORDED_CHUNKS:
+                self.overflowed = True
+                return
+            self.chunks.append([round(now - self._last, 4), chunk])
+            self._last = now
 
 
 class Recorder:
@@ -66,7 +82,9 @@ class Recorder:
         self.path = path
         self._new_keys: dict[str, str] = {}
         """Each real key seen, and the key that stands for it in the file (memory only)."""
-        self._accounts: dict[str, dict[str, Any]] = {}
+        self._accounts: list[dict[str, Any]] = []
+        self._of_key: dict[str, dict[str, Any]] = {}
+        """Each new key's account."""
         self._sessions: dict[str, dict[str, Any]] = {}
         self._chats: dict[str, dict[str, Any]] = {}
 
@@ -76,9 +94,22 @@ class Recorder:
 
     def _account(self, key: str, user_id: Any = None) -> dict[str, Any]:
         new = self._new_keys.setdefault(key, f"recorded-{secrets.token_hex(8)}")
-        account = self._accounts.setdefault(new, {"id": None, "api_keys": [new], "sessions": []})
+        account = self._of_key.get(new)
+        if account is None:
+            account = {"id": None, "api_keys": [new], "sessions": []}
+            self._of_key[new] = account
+            self._accounts.append(account)
         if account["id"] is None and isinstance(user_id, str) and user_id:
-            account["id"] = user_id
+            same = next((a for a in self._accounts if a["id"] == user_id), None)
+            if same is None:
+                account["id"] = user_id
+            else:  # another key of the same user (a refreshed token, the other credential)
+                same["api_keys"] += account["api_keys"]
+                same["sessions"] += account["sessions"]
+                for moved in account["api_keys"]:
+                    self._of_key[moved] = same
+                self._accounts.remove(account)
+                account = same
         return account
 
     def _session(self, key: str, session_id: str, found: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -148,13 +179,13 @@ class Recorder:
 
     def seed(self) -> dict[str, Any]:
         accounts = []
-        for number, account in enumerate(self._accounts.values(), 1):
+        for number, account in enumerate(self._accounts, 1):
             sessions = []
             for session in account["sessions"]:
                 chats = []
                 for chat in session["chats"]:
                     entry = {k: v for k, v in chat.items() if not k.startswith("_")}
-                    replies = [reply.chunks for reply in chat.get("_replies", []) if reply.chunks]
+                    replies = [reply.chunks for reply in chat.get("_replies", []) if reply.complete]
                     if replies:
                         entry["answer"] = [{"type": "recorded", "replies": replies}]
                     chats.append(entry)
@@ -165,8 +196,13 @@ class Recorder:
         return {"accounts": accounts}
 
     def write(self) -> dict[str, Any]:
-        """The seed file: YAML for `.yaml`/`.yml`, JSON otherwise; the seed written."""
+        """The seed file: YAML for `.yaml`/`.yml`, JSON otherwise; the seed written. One the mock
+        would refuse (an upstream's ids that are not UUIDs, say) is written all the same, and why said."""
         seed = self.seed()
+        try:
+            validate_seed(seed, source=str(self.path))
+        except SeedError as exc:
+            log.error("the recording will not load as it is: %s", exc)
         if self.path.suffix.lower() in (".yaml", ".yml"):
             self.path.write_text(yaml.safe_dump(seed, sort_keys=False, allow_unicode=True), encoding="utf-8")
         else:
