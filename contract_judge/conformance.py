@@ -180,6 +180,9 @@ class Judge:
         """A body the operation declares it reads as `{}` (`x-recoup-request.readAsEmpty`)."""
         if not isinstance(error, request_errors.RequestBodyValidationError):
             return False
+        media_type = request.content_type.split(";")[0].strip()
+        if media_type and media_type != "application/json" and not media_type.endswith("+json"):
+            return False  # a body in another media type is refused (415), not read as `{}`
         operation = self.operation(request.method, request.path) or {}
         reads = operation.get("x-recoup-request", {}).get("readAsEmpty", [])
         try:

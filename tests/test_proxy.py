@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 import pytest
@@ -252,6 +253,25 @@ async def _odd_upstream(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b'{"success"', "more_body": True})
         raise RuntimeError("the upstream dies mid-answer")  # uvicorn closes the connection
+    if scope["path"].endswith("/odd-status"):
+        await send({"type": "http.response.start", "status": 999, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if scope["path"].endswith("/control"):
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 500, "headers": headers})
+        await send({"type": "http.response.body", "body": b"\x01\x1b[31m" + b"x" * 5000})
+        return
+    if "/broken-stream/" in scope["path"]:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'data: {"type":"start"}\n\n', "more_body": True})
+        raise RuntimeError("the upstream dies mid-stream")
     if scope["path"].endswith("/stream"):
         headers = [(b"content-type", b"text/event-stream"), (b"content-encoding", b"br")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -288,3 +308,28 @@ async def test_a_request_whose_client_left_before_its_body_ended_is_not_forwarde
         await asyncio.sleep(0.3)
         after = (await client.get("/__mock/state")).json()
     assert after == before, "the cut request created nothing upstream"
+
+
+async def test_what_no_client_can_read_is_502_an_upstreams_stream_cut_is_cut_and_bodies_do_not_spill(
+    tmp_path: Path,
+):
+    report = tmp_path / "report.xml"
+    async with served(_odd_upstream) as upstream, proxying(upstream, report=report) as (client, app):
+        odd = await client.get("/api/chat/runs/odd-status", headers={"x-api-key": KEY_A})
+        control = await client.get("/api/chat/runs/control", headers={"x-api-key": KEY_A})
+        with pytest.raises(httpx.RemoteProtocolError):  # cut, as the upstream's was: not a normal end
+            await client.get("/api/chat/broken-stream/stream", headers={"x-api-key": KEY_A})
+        messages = [v["message"] for v in response_problems(app)]
+    assert odd.status_code == 502 and odd.json()["status"] == "error"
+    assert control.status_code == 500, "the upstream's answer, as it was"
+    assert all("\x1b" not in m and len(m) < 1100 for m in messages), "a body never spills raw or whole"
+    ElementTree.parse(report)  # well-formed, whatever the bodies held
+
+
+async def test_a_body_in_another_media_type_is_the_clients_fault_not_the_upstreams():
+    form = {"x-api-key": KEY_A, "content-type": "application/x-www-form-urlencoded"}
+    async with mock_served() as upstream, proxying(upstream) as (client, app):
+        answer = await client.post("/api/sessions", content=b"title=x", headers=form)
+    assert answer.status_code == 415, answer.text
+    assert response_problems(app) == [], "a refusal of a request the contract does not describe"
+    assert app.findings.summary()["requestErrors"] == 1

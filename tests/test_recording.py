@@ -140,3 +140,15 @@ async def test_a_stop_cuts_a_replay_as_any_answer_and_the_replay_speed_scales_it
     assert without_ids(fast) == without_ids(second), "the second message still gets the second reply"
     recorded, replayed = second[-1][0] - second[0][0], fast[-1][0] - fast[0][0]
     assert abs(replayed - recorded / 2) <= TOLERANCE, (recorded, replayed)
+
+
+async def test_a_canned_answer_chosen_by_prefer_is_not_recorded(tmp_path: Path):
+    path = tmp_path / "recorded.json"
+    canned = {"x-api-key": KEY_A, "prefer": "code=200"}
+    async with mock_served(PACED, SEED) as upstream, recording(upstream, path) as client:
+        assert (await client.post("/api/sessions", json={}, headers=canned)).status_code == 200
+        real = (await client.post("/api/sessions", json={}, headers={"x-api-key": KEY_A})).json()
+    (account,) = read_seed_file(path)["accounts"]
+    assert [s["id"] for s in account["sessions"]] == [real["session"]["id"]], (
+        "only the state the upstream holds"
+    )

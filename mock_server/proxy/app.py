@@ -25,7 +25,7 @@ from mock_server.proxy import messages
 from mock_server.proxy.findings import Exchange, Findings
 from mock_server.proxy.forwarding import end_to_end, readable_codings
 from mock_server.proxy.recording import Recorder
-from mock_server.proxy.relay import Relay, UpstreamBroke
+from mock_server.proxy.relay import Relay, StreamBroke, UpstreamBroke
 
 log = logging.getLogger("recoup_mock.proxy")
 
@@ -56,6 +56,7 @@ class ProxyApp:
         self._client: httpx.AsyncClient | None = None
         base = urlsplit(settings.upstream)
         self._base = f"{base.scheme}://{base.netloc}{base.path.rstrip('/')}"
+        self._base_path = base.path.rstrip("/")
         self._templates = {
             id(operation): str(path)
             for path, item in document.get("paths", {}).items()
@@ -84,7 +85,8 @@ class ProxyApp:
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=100),
             follow_redirects=False,
         )
-        self._client.headers = httpx.Headers()  # no header of httpx's own: the client's alone
+        for name in ("accept", "accept-encoding", "connection", "user-agent"):
+            del self._client.headers[name]  # no header of httpx's own: the client's alone
 
     async def close(self) -> None:
         """Say what was found, write the report and the recording, let the upstream's connections go."""
@@ -142,6 +144,8 @@ class ProxyApp:
 
         try:
             await self._exchange(request, query, raw_headers, operation, unjudged, exchange, receive, sending)
+        except StreamBroke:
+            pass  # said in the findings; returning unfinished closes the client's connection
         except UpstreamBroke as broke:
             exchange.status = broke.status
             if not started:
@@ -182,6 +186,10 @@ class ProxyApp:
             return
         upstream = await self._forward(request, query, raw_headers)
         try:
+            if not 100 <= upstream.status_code <= 599:
+                raise UpstreamBroke(
+                    502, f"The upstream answered with status {upstream.status_code}, which HTTP has not"
+                )
             exchange.status = upstream.status_code
             fields = end_to_end(upstream.headers.raw, upstream.http_version.removeprefix("HTTP/"))
             head = Response(upstream.status_code, messages.text_fields(upstream.headers.raw))
@@ -208,7 +216,9 @@ class ProxyApp:
         self, request: Request, query: str, raw_headers: list[tuple[bytes, bytes]]
     ) -> httpx.Response:
         assert self._client is not None, "the proxy's lifespan has not started"
-        url = self._base + request.path + (f"?{query}" if query else "")
+        # The path as it came, dot segments and escapes kept: what is judged is what is forwarded.
+        target = self._base_path + request.path + (f"?{query}" if query else "")
+        url = httpx.URL(self._base).copy_with(raw_path=target.encode("latin-1"))
         accepted = next((v for k, v in raw_headers if k.lower() == b"accept-encoding"), None)
         fields = end_to_end(raw_headers, "1.1", drop=(b"host", b"content-length", b"accept-encoding"))
         fields.append((b"accept-encoding", readable_codings(accepted)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import os
 import socket
 import sys
 from pathlib import Path
@@ -23,6 +24,14 @@ def upstream_url(text: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise argparse.ArgumentTypeError(f"{text!r} is not an upstream URL (http[s]://HOST[:PORT][/PATH])")
     return text.rstrip("/")
+
+
+def _writable(path: Path) -> bool:
+    """Whether `path` can be written: a file there that may be, or a directory that may hold it."""
+    if path.exists():
+        return path.is_file() and os.access(path, os.W_OK)
+    parent = path.parent if str(path.parent) else Path(".")
+    return parent.is_dir() and os.access(parent, os.W_OK)
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -129,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     import uvicorn
 
+    from mock_server.http.protocol import Limits, protocol_for
     from mock_server.http.server import GracefulServer
     from mock_server.http.spec import load_document
     from mock_server.proxy.app import ProxyApp, ProxySettings
@@ -143,6 +153,12 @@ def run(args: argparse.Namespace) -> int:
         report=args.report,
         record=args.record,
     )
+    for flag, path in (("--report", args.report), ("--record", args.record)):
+        if path is not None and not _writable(path):
+            print(
+                f"recoup-mock: {flag} {path}: cannot be written (it is written at shutdown)", file=sys.stderr
+            )
+            return 2
     try:
         app = ProxyApp(settings, load_document(args.spec) if args.spec else load_document())
     except Exception as exc:  # unreadable, not YAML, or not an OpenAPI document: said, not a traceback
@@ -165,6 +181,9 @@ def run(args: argparse.Namespace) -> int:
     )
     config = uvicorn.Config(
         app,
+        # The mock's hardened protocol: header and body time-outs, a bounded head, and the
+        # contract's error body for a request no server can read.
+        http=protocol_for(Limits()),
         log_level=args.log_level,
         timeout_graceful_shutdown=args.shutdown_timeout,
         ws="none",

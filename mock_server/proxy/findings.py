@@ -10,9 +10,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from mock_server.http.journal import REDACTED, REDACTED_HEADERS
 
 log = logging.getLogger("recoup_mock.proxy")
 
+MESSAGE_EXCERPT = 1000
+"""Characters of a violation's message kept (one may quote a whole body)."""
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 FAILURE_LINES = 100
 """Violations a JUnit test case's failure text lists (an excerpt; the JSON report has them all)."""
 
@@ -62,6 +66,16 @@ class Exchange:
         }
 
 
+def _shown(problem: Problem) -> Problem:
+    """`problem` as it may be shown anywhere: its message cut to an excerpt, and the control
+    characters a body may hold (which XML refuses and terminals obey) escaped."""
+    message = problem.message
+    if len(message) > MESSAGE_EXCERPT:
+        message = message[:MESSAGE_EXCERPT] + f"… ({len(problem.message)} characters)"
+    message = _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", message)
+    return replace(problem, message=message)
+
+
 def redacted(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(k, REDACTED if k.lower() in REDACTED_HEADERS else v) for k, v in headers]
 
@@ -94,7 +108,7 @@ class Findings:
 
     def add(self, exchange: Exchange, problems: list[Problem]) -> None:
         """Problems found in `exchange`, each logged as a warning line as it is found."""
-        for problem in problems:
+        for problem in map(_shown, problems):
             if len(exchange.problems) < self.max_violations:
                 exchange.problems.append(problem)
             self.counts[problem.code] += 1

@@ -66,7 +66,10 @@ class Decoder:
     between two pieces is joined); `None` when the coding is one this proxy cannot read (the body
     is forwarded all the same, not judged)."""
 
-    def __init__(self, content_encoding: str | None) -> None:
+    def __init__(self, content_encoding: str | None, most: int = 0) -> None:
+        self.most = most
+        """Most bytes the decoded body may have (0: no bound); beyond, it is not read."""
+        self._size = 0
         codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
         self.coding = ", ".join(codings)
         self._text = codecs.getincrementaldecoder("utf-8")("replace")
@@ -89,8 +92,14 @@ class Decoder:
             return None
         try:
             for step in self._steps:
-                data = step.decompress(data)
+                # Bounded, so that a small compressed body cannot unpack to gigabytes here.
+                data = step.decompress(data, self.most + 1 - self._size if self.most else 0)
         except zlib.error:
             self._steps = None
+            return None
+        self._size += len(data)
+        if self.most and self._size > self.most:
+            self._steps = None
+            self.coding = f"{self.coding or 'identity'}, unpacking to more than {self.most} bytes"
             return None
         return self._text.decode(data, final=final)

@@ -71,10 +71,16 @@ class Reply:
             if not isinstance(chunk, dict) or not isinstance(chunk.get("type"), str):
                 continue
             if len(self.chunks) >= MAX_RECORDED_CHUNKS:
+                if not self.overflowed:
+                    log.warning("an answer longer than %d chunks is not recorded", MAX_RECORDED_CHUNKS)
                 self.overflowed = True
                 return
             self.chunks.append([round(now - self._last, 4), chunk])
             self._last = now
+
+
+class _Clash(Exception):
+    """An id the upstream gave both a session and a chat, which a seed cannot hold."""
 
 
 class Recorder:
@@ -115,6 +121,8 @@ class Recorder:
     def _session(self, key: str, session_id: str, found: dict[str, Any] | None = None) -> dict[str, Any]:
         found = found or {}
         account = self._account(key, found.get("userId"))
+        if session_id not in self._sessions and session_id in self._chats:
+            raise _Clash(session_id)
         if session_id not in self._sessions:
             self._sessions[session_id] = {"id": session_id, "chats": []}
             account["sessions"].append(self._sessions[session_id])
@@ -127,6 +135,8 @@ class Recorder:
         self, key: str, session_id: str, chat_id: str, found: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         session = self._session(key, session_id)
+        if chat_id not in self._chats and chat_id in self._sessions:
+            raise _Clash(chat_id)
         if chat_id not in self._chats:
             self._chats[chat_id] = {"id": chat_id}
             session["chats"].append(self._chats[chat_id])
@@ -136,9 +146,16 @@ class Recorder:
         return chat
 
     def answered(self, request: Request, status: int, body: bytes) -> None:
-        """A whole answer: the sessions and chats it shows."""
+        try:
+            self._answered(request, status, body)
+        except _Clash as clash:
+            log.warning("not recorded: the id %s names both a session and a chat", clash)
+
+    def _answered(self, request: Request, status: int, body: bytes) -> None:
+        """A whole answer: the sessions and chats it shows (not a canned one a mock chose for a
+        `Prefer` header, which shows no state)."""
         key = credential(request)
-        if key is None or status != 200:
+        if key is None or status != 200 or request.header("prefer") is not None:
             return
         try:
             data = json.loads(body)
@@ -164,14 +181,18 @@ class Recorder:
     def reply(self, request: Request) -> Reply | None:
         """A stream beginning: the answer to a message sent to a chat, or None for another stream."""
         key = credential(request)
-        if key is None or request.method != "POST" or request.path != "/api/chat":
+        if key is None or request.method != "POST" or request.path != "/api/chat" or request.header("prefer"):
             return None
         try:
             body = json.loads(request.body)
             session_id, chat_id = str(body["sessionId"]), str(body["chatId"])
         except (ValueError, KeyError, TypeError):
             return None
-        chat = self._chat(key, session_id, chat_id)
+        try:
+            chat = self._chat(key, session_id, chat_id)
+        except _Clash as clash:
+            log.warning("not recorded: the id %s names both a session and a chat", clash)
+            return None
         chat.pop("messages", None)  # the replay starts where the recording did
         reply = Reply()
         chat.setdefault("_replies", []).append(reply)

@@ -23,6 +23,10 @@ from mock_server.proxy.recording import Recorder, Reply
 log = logging.getLogger("recoup_mock.proxy")
 
 
+class StreamBroke(Exception):
+    """The upstream's stream broke off: the client's is cut too (its connection closed)."""
+
+
 class UpstreamBroke(Exception):
     """The upstream's answer broke off before the client was sent anything: 502 or 504."""
 
@@ -83,7 +87,7 @@ class Relay:
     async def _judged_answer(
         self, head: Response, raw: bytes, problems: list[Problem], judged: bool, send: Send
     ) -> None:
-        decoder = Decoder(head.header("content-encoding"))
+        decoder = Decoder(head.header("content-encoding"), most=self.max_body_bytes)
         text = decoder.decode(raw, final=True)
         found: list[Problem] = []
         if judged and text is None:
@@ -102,6 +106,8 @@ class Relay:
             await messages.answer(send, messages.error(500, message, violations))
             return
         fields = list(self.fields)
+        if head.status in (204, 304):  # no body, so no length of one (RFC 9110 8.6)
+            fields, raw = [f for f in fields if f[0].lower() != b"content-length"], b""
         if problems or found:
             fields.append((b"sl-violations", messages.sl_violations(problems + found).encode()))
         await messages.start(send, head.status, fields)
@@ -147,6 +153,9 @@ class Relay:
             log.warning("the upstream's stream broke off: %s: %s", self.exchange.label, type(exc).__name__)
             broke = f"the upstream's stream broke off ({type(exc).__name__})"
             self.findings.add(self.exchange, [Problem(("response", "body"), "stream", broke)])
+            # Not ended as a whole stream is: the client's connection is cut, as the upstream's was,
+            # so that the client (the AI SDK's, say) sees a network error, not a normal end.
+            raise StreamBroke from exc
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         self._passed(decoder.decode(b"", final=True), judging, reply)
         if reply is not None:
