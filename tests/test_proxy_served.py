@@ -127,3 +127,15 @@ def test_the_proxy_refuses_flags_that_cannot_work_with_a_clear_line():
             timeout=WAIT,
         )
         assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_the_admin_paths_through_the_proxy_refuse_other_sites_and_rebound_names(upstream: Served):
+    with proxy_process(upstream.url) as (_, url):
+        rebound = httpx.get(f"{url}/__mock/state", headers={"host": "evil.example"})
+        cross = httpx.get(f"{url}/__mock/violations", headers={"origin": "https://evil.example"})
+        own = httpx.get(f"{url}/__mock/state")
+    assert rebound.status_code == 403 and rebound.json()["status"] == "error", (
+        "an upstream mock's keys stay put"
+    )
+    assert cross.status_code == 403
+    assert own.status_code == 200

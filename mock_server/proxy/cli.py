@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     import uvicorn
 
+    from mock_server.http.admin.guard import AdminGuard
     from mock_server.http.protocol import Limits, protocol_for
     from mock_server.http.server import GracefulServer
     from mock_server.http.spec import load_document
@@ -180,7 +181,9 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     config = uvicorn.Config(
-        app,
+        # The admin paths (its own, and an upstream mock's) as the mock guards them: no other
+        # site and no rebound name may read them, since a mock's admin API shows every key.
+        AdminGuard(app, "/__mock", listen_host=args.host),
         # The mock's hardened protocol: header and body time-outs, a bounded head, and the
         # contract's error body for a request no server can read.
         http=protocol_for(Limits()),
