@@ -18,6 +18,8 @@ class EventParser:
 
     def __init__(self) -> None:
         self._pending = ""
+        self._waiting: list[str] = []
+        """Pieces of the pending line that came after `_pending`, none with a line's end."""
         self._started = False
         self._data: list[str] = []
         self._fields: Event = {}
@@ -26,7 +28,11 @@ class EventParser:
         if not self._started and text:
             self._started = True
             text = text.removeprefix("\ufeff")
-        text = self._pending + text
+        if not self._pending.endswith("\r") and _LINE_END.search(text) is None:
+            self._waiting.append(text)  # a long line coming in pieces: joined once it ends
+            return []
+        text = self._pending + "".join(self._waiting) + text
+        self._waiting = []
         events = []
         start = 0
         for end in _LINE_END.finditer(text):
@@ -43,6 +49,8 @@ class EventParser:
         """The stream has ended: an event whose blank line never came still counts (as the AI
         SDK's parser reads a last line without its end)."""
         events = []
+        self._pending += "".join(self._waiting)
+        self._waiting = []
         if self._pending:
             event = self._line(self._pending.rstrip("\r"))
             self._pending = ""

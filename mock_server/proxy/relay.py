@@ -148,7 +148,14 @@ class Relay:
         try:
             async for piece in self.upstream.aiter_raw():
                 await send({"type": "http.response.body", "body": piece, "more_body": True})
-                self._passed(decoder.decode(piece), judging, reply)
+                text = decoder.decode(piece)
+                if text is None and judging is not None:  # a coding that broke: the rest passes unjudged
+                    unread = f"not judged past this point: the {decoder.coding} coding broke"
+                    self.findings.add(
+                        self.exchange, [Problem(("response", "body"), "content-coding", unread, "Warning")]
+                    )
+                    judging = None
+                self._passed(text, judging, reply)
         except httpx.HTTPError as exc:
             log.warning("the upstream's stream broke off: %s: %s", self.exchange.label, type(exc).__name__)
             broke = f"the upstream's stream broke off ({type(exc).__name__})"
