@@ -13,8 +13,19 @@ def header(headers: Headers, name: str) -> str | None:
     return next((value for key, value in headers if key.lower() == name), None)
 
 
+class _Fields:
+    headers: Headers
+
+    def header(self, name: str) -> str | None:
+        return header(self.headers, name)
+
+    @property
+    def content_type(self) -> str:
+        return (self.header("content-type") or "").lower()
+
+
 @dataclass(frozen=True)
-class Request:
+class Request(_Fields):
     method: str
     path: str
     """The path as sent, percent-encoded."""
@@ -22,30 +33,16 @@ class Request:
     headers: Headers = ()
     body: bytes = b""
 
-    def header(self, name: str) -> str | None:
-        return header(self.headers, name)
-
-    @property
-    def content_type(self) -> str:
-        return (self.header("content-type") or "").lower()
-
     def param(self, name: str) -> str | None:
         return next((value for key, value in self.query if key == name), None)
 
 
 @dataclass(frozen=True)
-class Response:
+class Response(_Fields):
     status: int
     headers: Headers = ()
     body: bytes = b""
     """The body as its content coding decoded it."""
-
-    def header(self, name: str) -> str | None:
-        return header(self.headers, name)
-
-    @property
-    def content_type(self) -> str:
-        return (self.header("content-type") or "").lower()
 
     @property
     def is_stream(self) -> bool:

@@ -43,8 +43,16 @@ def serving_on(store: str, redis_url: str | None, *flags: str) -> Iterator[Serve
 @contextlib.contextmanager
 def mock_process(*flags: str) -> Iterator[Served]:
     """`recoup-mock serve --port 0 FLAGS`, once it answers, until the block ends."""
+    with recoup_mock_process("serve", *flags, banner=r"Recoup mock on", ready="/openapi.json") as served:
+        yield served
+
+
+@contextlib.contextmanager
+def recoup_mock_process(command: str, *flags: str, banner: str, ready: str) -> Iterator[Served]:
+    """`recoup-mock COMMAND --port 0 FLAGS`, once `GET ready` answers, until the block ends;
+    `banner` is how its first line begins, before its URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", *flags],
+        [sys.executable, "-m", "mock_server.cli", command, "--port", "0", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -53,10 +61,10 @@ def mock_process(*flags: str) -> Iterator[Served]:
     try:
         assert process.stdout is not None
         first_line = process.stdout.readline()  # "Recoup mock on http://127.0.0.1:PORT ..."
-        port = re.search(r"Recoup mock on http://127\.0\.0\.1:(\d+)", first_line)
+        port = re.search(banner + r" http://127\.0\.0\.1:(\d+)", first_line)
         assert port, f"no banner: {first_line}{'' if first_line else process.communicate()[1]}"
         served = Served(process, int(port.group(1)))
-        _wait_until_answered(served)
+        _wait_until_answered(served, ready)
         yield served
     finally:
         if process.poll() is None:
@@ -65,18 +73,19 @@ def mock_process(*flags: str) -> Iterator[Served]:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
-        process.communicate()
+        with contextlib.suppress(ValueError):  # the block may have read its output already
+            process.communicate()
 
 
-def _wait_until_answered(served: Served) -> None:
+def _wait_until_answered(served: Served, ready: str) -> None:
     """The banner comes before the server (or every worker) serves; wait for an answer."""
     deadline = time.monotonic() + START_DEADLINE
     while True:
         try:
-            with urllib.request.urlopen(f"{served.url}/openapi.json", timeout=2) as answer:
+            with urllib.request.urlopen(f"{served.url}{ready}", timeout=2) as answer:
                 answer.read()
             return
         except OSError:
-            assert served.process.poll() is None, f"the mock ended: {served.process.communicate()[1]}"
+            assert served.process.poll() is None, f"it ended: {served.process.communicate()[1]}"
             assert time.monotonic() < deadline, f"{served.url} did not answer within {START_DEADLINE} s"
             time.sleep(0.05)

@@ -5,8 +5,6 @@ stops cancel, SIGTERM writes the report, and no key reaches the disk or the log.
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,7 +17,7 @@ import httpx
 import pytest
 
 from mock_server.domain.seed import read_seed_file
-from tests.mock_process import STORES, Served, serving_on
+from tests.mock_process import STORES, Served, recoup_mock_process, serving_on
 
 KEY_A = "demo-key-a"
 PACING = ("--first-token-delay", "0.05", "--tokens-per-second", "100", "--tool-seconds", "5")
@@ -30,32 +28,9 @@ WAIT = 30.0
 @contextmanager
 def proxy_process(upstream: str, *flags: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
     """`recoup-mock proxy --upstream UPSTREAM --port 0 FLAGS` until the block ends: it and its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mock_server.cli", "proxy", "--upstream", upstream, "--port", "0", *flags],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline()
-        found = re.search(r"proxy on (http://127\.0\.0\.1:\d+)", banner)
-        assert found, f"no banner: {banner}{'' if banner else process.communicate()[1]}"
-        url = found.group(1)
-        deadline = time.monotonic() + WAIT
-        while True:
-            try:
-                httpx.get(f"{url}/__mock/violations", timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and process.poll() is None, process.communicate()[1]
-                time.sleep(0.05)
-        yield process, url
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
+    banner, ready = r"Recoup contract proxy on", "/__mock/violations"
+    with recoup_mock_process("proxy", "--upstream", upstream, *flags, banner=banner, ready=ready) as served:
+        yield served.process, served.url
 
 
 @pytest.fixture(scope="module", params=STORES)
