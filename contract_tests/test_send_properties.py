@@ -59,6 +59,13 @@ def test_a_message_sent_while_an_answer_runs_follows_that_answer() -> None:
                 await asyncio.wait_for(reading, OPTIONS.timeout)
         expect(original is not None, "the stopped answer's stream ended", followed)
         assert original is not None
+        same_run = followed.headers.get(RUN_ID) == original.headers.get(RUN_ID)
+        followed_it = followed.status_code == 200 and same_run
+        if not followed_it and "abort" not in original.types():
+            # The first answer was not stopped: it ended on the server as the second message came,
+            # though its end had not reached this client yet. A new answer (or the service's 409
+            # for a chat freed that very moment) is right then.
+            raise Inconclusive("the first answer ended by itself before the second message reached it")
         expect(
             followed.status_code == 200,
             "a message sent while an answer runs is answered with that answer's stream (200), as the "
