@@ -18,6 +18,8 @@ import jsonschema
 import referencing
 import referencing.jsonschema
 
+from mock_server.http.spec import deref
+
 CHUNK_SCHEMA = "UIMessageChunk"
 CLOSING_CHUNKS = frozenset(
     {
@@ -103,12 +105,7 @@ def anchored(schema: Any) -> Any:
 
 def _types_of(document: dict[str, Any], branch: dict[str, Any]) -> list[str]:
     """The `type` values a `oneOf` branch of chunks holds (its `type`'s `const` or `enum`)."""
-    while "$ref" in branch:
-        target: Any = document
-        for part in branch["$ref"].removeprefix("#/").split("/"):
-            target = target[part]
-        branch = target
-    kind = branch.get("properties", {}).get("type", {})
+    kind = deref(document, branch).get("properties", {}).get("type", {})
     if "const" in kind:
         return [str(kind["const"])]
     return [str(value) for value in kind.get("enum", [])]

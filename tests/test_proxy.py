@@ -333,3 +333,15 @@ async def test_a_body_in_another_media_type_is_the_clients_fault_not_the_upstrea
     assert answer.status_code == 415, answer.text
     assert response_problems(app) == [], "a refusal of a request the contract does not describe"
     assert app.findings.summary()["requestErrors"] == 1
+
+
+async def test_a_fault_of_the_judge_is_said_and_the_request_still_goes_through():
+    def broken(_request: object) -> list[object]:
+        raise KeyError("a judge's own fault")
+
+    async with mock_served() as upstream, proxying(upstream) as (client, app):
+        app.judge.request = broken  # type: ignore[method-assign,assignment]
+        answer = await client.post("/api/sessions", json={}, headers={"x-api-key": KEY_A})
+    assert answer.status_code == 200, "the upstream's answer, as if nothing had been judged"
+    (said,) = [v for v in app.findings.summary()["violations"] if v["code"] == "judge"]
+    assert said["severity"] == "Warning" and "KeyError" in said["message"]

@@ -16,10 +16,9 @@ import httpx
 from mock_server.config import Config
 from mock_server.domain.seed import read_seed_file
 from mock_server.http.app import create_app
-from mock_server.http.spec import load_document
-from mock_server.proxy.app import ProxyApp, ProxySettings
 from tests.conftest import KEY_A
 from tests.contract_runs import mock_served, served
+from tests.test_proxy import proxying
 
 PACED = Config(first_token_delay=0.15, tokens_per_second=40, tool_seconds=0.4, log_level="warning")
 SHORT = [
@@ -65,13 +64,8 @@ async def timed_answer(
 
 @asynccontextmanager
 async def recording(upstream: str, path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    proxy = ProxyApp(ProxySettings(upstream=upstream, record=path), load_document())
-    await proxy.start()
-    try:
-        async with served(proxy) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
-            yield client
-    finally:
-        await proxy.close()
+    async with proxying(upstream, record=path) as (client, _):
+        yield client
 
 
 @asynccontextmanager

@@ -25,7 +25,7 @@ from mock_server.proxy import messages
 from mock_server.proxy.findings import Exchange, Findings
 from mock_server.proxy.forwarding import end_to_end, readable_codings
 from mock_server.proxy.recording import Recorder
-from mock_server.proxy.relay import Relay, StreamBroke, UpstreamBroke
+from mock_server.proxy.relay import Relay, StreamBroke, UpstreamBroke, judged
 
 log = logging.getLogger("recoup_mock.proxy")
 
@@ -174,7 +174,7 @@ class ProxyApp:
         elif operation is None:
             problems = [Problem(("request",), "operation", "the contract has no such operation", "Warning")]
         else:
-            problems = self.judge.request(request)
+            problems = judged(exchange, self.judge.request, request)
         self.findings.add(exchange, problems)
         refusing = next((p for p in problems if p.severity == "Error"), None)
         if self.settings.errors and refusing is not None:
@@ -204,11 +204,11 @@ class ProxyApp:
                 self.settings.errors,
                 self.settings.max_body_bytes,
             )
-            judged = operation is not None and not unjudged
+            in_contract = operation is not None and not unjudged
             if head.is_stream and upstream.status_code < 300:
-                await relay.stream(head, problems if judged else None, receive, send)
+                await relay.stream(head, problems if in_contract else None, receive, send)
             else:
-                await relay.whole(head, problems, judged, send)
+                await relay.whole(head, problems, in_contract, send)
         finally:
             await upstream.aclose()
 

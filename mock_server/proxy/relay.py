@@ -35,6 +35,16 @@ class UpstreamBroke(Exception):
         self.status = status
 
 
+def judged(exchange: Exchange, judging: Callable[..., list[Problem]], *args: Any) -> list[Problem]:
+    """The judge's problems; a fault of the judge is said, never the client's to bear."""
+    try:
+        return judging(*args)
+    except Exception as exc:
+        log.exception("judging %s failed", exchange.label)
+        message = f"not judged: the judge failed ({type(exc).__name__})"
+        return [Problem(("judge",), "judge", message, "Warning")]
+
+
 @dataclass
 class Relay:
     """One exchange's answer: what it judges with, where its findings go, and the client's ends."""
@@ -51,13 +61,7 @@ class Relay:
     max_body_bytes: int
 
     def judged(self, judging: Callable[..., list[Problem]], *args: Any) -> list[Problem]:
-        """The judge's problems; a fault of the judge is said, never the client's to bear."""
-        try:
-            return judging(*args)
-        except Exception as exc:
-            log.exception("judging %s failed", self.exchange.label)
-            message = f"not judged: the judge failed ({type(exc).__name__})"
-            return [Problem(("judge",), "judge", message, "Warning")]
+        return judged(self.exchange, judging, *args)
 
     async def whole(self, head: Response, problems: list[Problem], judged: bool, send: Send) -> None:
         """Read the answer (up to `max_body_bytes`; beyond, the rest passes unjudged), judge it, send it."""
