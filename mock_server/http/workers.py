@@ -33,6 +33,7 @@ from uvicorn.config import STARTUP_FAILURE
 from mock_server.config import Config
 from mock_server.domain.seed import Seed
 from mock_server.flags import masked
+from mock_server.http.access_log import access_logged
 from mock_server.http.app import MockApp, create_app
 from mock_server.http.server import GracefulServer, answers_of, uvicorn_options
 
@@ -61,11 +62,11 @@ def graceful_server(config: Config, app: MockApp, ready: Connection | None = Non
     """The server `recoup-mock serve` runs `app` with; `ready` hears once it serves."""
     server = _Server(
         uvicorn.Config(
-            app,
+            access_logged(app, config.log_level),
             host=config.host,
             port=config.port,
             log_level=config.log_level,
-            access_log=config.log_level in ("info", "debug"),
+            access_log=False,  # the mock's own, batched (`access_log.py`)
             **uvicorn_options(config),  # hardened protocol, keep-alive, shutdown timeout
         ),
         end_answers=answers_of(app),

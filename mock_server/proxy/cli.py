@@ -138,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     import uvicorn
 
+    from mock_server.http.access_log import access_logged
     from mock_server.http.admin.guard import AdminGuard
     from mock_server.http.protocol import Limits, protocol_for
     from mock_server.http.server import GracefulServer
@@ -183,11 +184,12 @@ def run(args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         # The admin paths (its own, and an upstream mock's) as the mock guards them: no other
         # site and no rebound name may read them, since a mock's admin API shows every key.
-        AdminGuard(app, "/__mock", listen_host=args.host),
+        access_logged(AdminGuard(app, "/__mock", listen_host=args.host), args.log_level),
         # The mock's hardened protocol: header and body time-outs, a bounded head, and the
         # contract's error body for a request no server can read.
         http=protocol_for(Limits()),
         log_level=args.log_level,
+        access_log=False,  # the mock's own, batched (`access_log.py`)
         timeout_graceful_shutdown=args.shutdown_timeout,
         ws="none",
         server_header=False,  # the upstream's `Server` and `Date` pass through, not uvicorn's
