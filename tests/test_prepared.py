@@ -7,12 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from connexion.decorators import parameter
+from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.validators import json as json_validators
 
 from contract_tests.client import ChatRef, RecoupClient
 from mock_server.http import prepared
+from mock_server.http.app import create_app
+from tests.conftest import KEY_A, TEST_CONFIG, TEST_SEED
 
 REQUESTS = 5
 
@@ -94,3 +98,65 @@ async def test_a_body_is_read_as_connexion_reads_it(api: RecoupClient, content_t
         assert response.json()["session"]["title"] == title
     else:
         assert response.json()["error"] == "The Content-Type header cannot be read"
+
+
+async def test_a_parameter_validator_is_built_once_per_operation(
+    api: RecoupClient, chat: ChatRef, monkeypatch: pytest.MonkeyPatch
+):
+    await api.stop(chat.chat_id)
+    built = counting(monkeypatch, prepared.PreparedParameterValidator, "__init__")
+    for _ in range(REQUESTS):
+        assert (await api.stop(chat.chat_id)).json() == {"success": True, "stopped": False}
+    assert built[0] == 0
+
+
+# Requests each validation step refuses or lets through: parameters, media type, body, charset.
+VALIDATED = [
+    ("POST", "/api/chat/not-a-uuid/stop", {}, b""),
+    ("POST", "/api/chat/{chat}/stop", {}, b""),
+    ("POST", "/api/chat/{chat}/stop", {"content-type": "application/xml"}, b"<a/>"),
+    ("POST", "/api/sessions", {"content-type": "application/json"}, b'{"title": 5}'),
+    ("POST", "/api/sessions", {"content-type": "application/json"}, b"{]"),
+    ("POST", "/api/sessions", {"content-type": "application/json; charset=utf-8"}, b'{"title": "t"}'),
+    ("POST", "/api/sessions", {"content-type": "application/xml"}, b"<a/>"),
+    ("POST", "/api/sessions", {"content-type": "multipart/form-data; boundary=x"}, b"--x--"),
+    ("GET", "/api/sessions/{session}/chats?limit=abc", {}, b""),
+    ("POST", "/api/chat", {"content-type": "application/json"}, b'{"messages": "none"}'),
+]
+
+
+async def _answers(app: Any, chat: ChatRef) -> list[tuple[int, str]]:
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://mock")
+    answers = []
+    async with http:
+        for method, path, headers, body in VALIDATED:
+            target = path.format(chat=chat.chat_id, session=chat.session_id)
+            response = await http.request(
+                method, target, content=body, headers={"x-api-key": KEY_A, **headers}
+            )
+            # A request let through creates fresh ids: its answer's shape is what is compared.
+            seen = response.text if response.is_error else sorted(response.json())
+            answers.append((response.status_code, str(seen)))
+    return answers
+
+
+async def test_prepared_validation_answers_every_request_as_connexions_own(monkeypatch: pytest.MonkeyPatch):
+    seed = {**TEST_SEED, "accounts": [{**TEST_SEED["accounts"][0], "sessions": [SESSION]}]}
+    chat = ChatRef(SESSION["id"], SESSION["chats"][0]["id"])
+    prepared_app = create_app(TEST_CONFIG, seed)
+    monkeypatch.setattr(prepared, "PreparedValidationMiddleware", RequestValidationMiddleware)
+    stock_app = create_app(TEST_CONFIG, seed)
+    for app in (prepared_app, stock_app):
+        await app.runtime.start()
+    try:
+        assert await _answers(prepared_app, chat) == await _answers(stock_app, chat)
+    finally:
+        for app in (prepared_app, stock_app):
+            await app.runtime.close()
+
+
+SESSION = {
+    "id": "5b1f6a8e-0c39-4d0b-9a51-2f1f3e8f9a10",
+    "title": "Prepared",
+    "chats": [{"id": "9c3d2e1f-4b5a-4c6d-8e7f-0a1b2c3d4e5f", "title": "Idle"}],
+}

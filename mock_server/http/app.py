@@ -144,7 +144,15 @@ def create_app(
     app = MockApp(
         __name__,
         lifespan=lifespan,
-        middlewares=prepared.middlewares(credentials_after_body, validated=[PassedValidation]),
+        middlewares=prepared.middlewares(
+            credentials_after_body,
+            before_validation=[
+                functools.partial(BodyLimit, max_bytes=config.max_body_bytes),
+                functools.partial(PlainTextIsJson, except_under=admin.PREFIX),
+                functools.partial(ReadAsEmpty, readings=how_read),
+            ],
+            validated=[PassedValidation],
+        ),
         security_map=prepared.SECURITY_MAP,
         validator_map=prepared.VALIDATOR_MAP_PREPARED,
     )
@@ -218,9 +226,6 @@ def create_app(
     app.add_middleware(
         ChosenResponses, MiddlewarePosition.BEFORE_SECURITY, document=document, latency=config.latency
     )
-    app.add_middleware(BodyLimit, MiddlewarePosition.BEFORE_VALIDATION, max_bytes=config.max_body_bytes)
-    app.add_middleware(PlainTextIsJson, MiddlewarePosition.BEFORE_VALIDATION, except_under=admin.PREFIX)
-    app.add_middleware(ReadAsEmpty, MiddlewarePosition.BEFORE_VALIDATION, readings=how_read)
     app.add_error_handler(DomainError, errors.render_domain_error)
     app.add_error_handler(ProblemException, errors.problem_renderer(how_read))
     all_paths = PathIndex(_all_paths(document, admin_document))

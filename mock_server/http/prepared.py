@@ -25,7 +25,6 @@ from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.context import ContextMiddleware
 from connexion.middleware.exceptions import ExceptionMiddleware
 from connexion.middleware.lifespan import LifespanMiddleware
-from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.middleware.routing import RoutingMiddleware
 from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.server_error import ServerErrorMiddleware
@@ -39,21 +38,29 @@ from starlette.types import Receive, Scope, Send
 
 from mock_server.domain.errors import InvalidInput
 from mock_server.http.limits import load_json
+from mock_server.http.prepared_validation import PreparedValidationMiddleware
 from mock_server.http.reading import ERROR_MESSAGE, CredentialsAfterBody, RefusedBody, operation_id_of
 
 
-def middlewares(credentials_after_body: Mapping[str, Any], validated: Sequence[Any] = ()) -> list[Any]:
+def middlewares(
+    credentials_after_body: Mapping[str, Any],
+    before_validation: Sequence[Any] = (),
+    validated: Sequence[Any] = (),
+) -> list[Any]:
     """Connexion's default list without Swagger UI (the mock serves Swagger UI 5 itself) and without
-    response validation (off in the mock; the contract suite validates responses from outside), and
-    with a second security layer, after validation, for the operations whose body is checked first
-    (`credentials_after_body`: their security requirements, by operation id). `validated` are the
-    layers a request reaches once it has passed validation, before those credentials."""
+    response validation (off in the mock; the contract suite validates responses from outside), with
+    its request validation prepared once per operation (`prepared_validation`), and with a second
+    security layer, after validation, for the operations whose body is checked first
+    (`credentials_after_body`: their security requirements, by operation id). `before_validation`
+    are the layers just before validation (Connexion's `BEFORE_VALIDATION` finds only its own
+    class), `validated` those a request reaches once it has passed it, before those credentials."""
     return [
         ServerErrorMiddleware,
         ExceptionMiddleware,
         RoutingMiddleware,
         SecurityMiddleware,
-        RequestValidationMiddleware,
+        *before_validation,
+        PreparedValidationMiddleware,
         *validated,
         functools.partial(CredentialsAfterBody, requirements=credentials_after_body),
         LifespanMiddleware,
