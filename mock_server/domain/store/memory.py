@@ -7,7 +7,6 @@ event loop; that is what makes `swap_active_stream` and `request_cancel` safe un
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -23,13 +22,20 @@ from mock_server.domain.store.waiting import event_within
 class _RunState:
     run: Run
     chunks: list[Chunk] = field(default_factory=list)
-    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    news: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a chunk or the run's end comes, then replaced: what readers wait on."""
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
 
     def has_news(self, index: int) -> bool:
         """Whether a reader that has seen `index` chunks has something new to read."""
         return index < len(self.chunks) or self.run.status.terminal
+
+    def announce(self) -> None:
+        # An event per piece of news, set once: cheaper for the writer and every reader than a
+        # condition's lock, taken once by the writer and again by each reader it wakes.
+        self.news.set()
+        self.news = asyncio.Event()
 
 
 class MemoryStore:
@@ -208,9 +214,8 @@ class MemoryStore:
             raise RunForgotten(run_id)
         if state.run.status.terminal:
             return len(state.chunks)
-        async with state.changed:
-            state.chunks.append(chunk)
-            state.changed.notify_all()
+        state.chunks.append(chunk)
+        state.announce()
         return len(state.chunks)
 
     async def chunks(self, run_id: str) -> list[Chunk]:
@@ -230,8 +235,9 @@ class MemoryStore:
                 index += 1
             if state.run.status.terminal:
                 return
-            async with state.changed:
-                await state.changed.wait_for(functools.partial(state.has_news, index))
+            news = state.news
+            if not state.has_news(index):
+                await news.wait()
 
     async def finish_run(self, run_id: str, status: RunStatus, *, keep_for: float | None = None) -> None:
         state = self._runs.get(run_id)
@@ -241,9 +247,8 @@ class MemoryStore:
             asyncio.get_running_loop().call_later(keep_for, self._forget_finished, state)
         self._leases.pop(run_id, None)
         if not state.run.status.terminal:
-            async with state.changed:
-                state.run = replace(state.run, status=status)
-                state.changed.notify_all()
+            state.run = replace(state.run, status=status)
+            state.announce()
         state.finished.set()
 
     async def wait_finished(self, run_id: str, timeout: float) -> RunStatus | None:
