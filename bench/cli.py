@@ -8,14 +8,22 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench import parts, proxying, report, tools, workers, wrk
+from bench import agents, parts, peers, proxying, report, stop, tools, workers, wrk
 from bench.procs import ServerFailed
 from bench.report import Row
 
 PARTS: dict[str, tuple[Callable[[parts.Context], list[Row]], str]] = {
-    "stop": (parts.stop_part, "stop throughput and p50/p99: mock, Prism quiet, ceiling (wrk)"),
+    "stop": (
+        stop.stop_part,
+        "stop throughput and p50/p99: recoup-mock serve (default flags) and --quiet, Prism, WireMock, "
+        "Mockoon, the ceiling (wrk), and the mock ÷ the fastest peer",
+    ),
     "mix": (parts.mix_part, "stops of running, idle, foreign and unknown chats (wrk + lua/mix.lua)"),
     "streams": (parts.streams_part, "stop-to-stream-end p50/p99 with --streams open streams"),
+    "agents": (
+        agents.agents_part,
+        "stop-to-stream-end p50/p99 of --streams default agent answers sent over the API, default flags",
+    ),
     "pacing": (parts.pacing_part, "time to first content, delta rates and tool wait of the default answer"),
     "scale": (parts.scale_part, "start-up, RSS and list latency with --sessions x --chats-per-session chats"),
     "proxy": (
@@ -65,23 +73,23 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Measure the mock beside Prism and the machine's ceiling (a bare ASGI app under the "
-        "mock's own server) in one run, one server at a time on loopback, and print one table with "
-        "ratios. Parts: " + "; ".join(f"{name}: {text}" for name, (_, text) in PARTS.items()) + ".",
+        description="Measure the mock beside its peers (Prism, WireMock, Mockoon) and the machine's "
+        "ceiling (a bare ASGI app under the mock's own server) in one run, one server at a time on "
+        "loopback, and print one table with ratios. Parts: "
+        + "; ".join(f"{name}: {text}" for name, (_, text) in PARTS.items())
+        + ".",
         formatter_class=_Formatter,
     )
     parser.add_argument("--duration", type=_positive, default=10, metavar="SECONDS", help="wrk's -d per run")
     parser.add_argument("--connections", type=_positive, default=32, metavar="N", help="wrk's -c")
     parser.add_argument("--threads", type=_positive, default=2, metavar="N", help="wrk's -t")
     parser.add_argument(
-        "--warmup", type=int, default=2, metavar="SECONDS", help="unmeasured wrk run before each (0: none)"
-    )
-    parser.add_argument(
-        "--prism-warmup",
+        "--warmup",
         type=int,
         default=10,
         metavar="SECONDS",
-        help="Prism's warm-up instead (Node's JIT takes about 10 s to reach its steady speed)",
+        help="unmeasured wrk run before each measured one, the same for every server, the mock's included "
+        "(Node's and the JVM's JIT take about 10 s to reach their steady speed; 0: none)",
     )
     parser.add_argument(
         "--parts", type=_parts, default=",".join(PARTS), metavar="LIST", help="comma-separated parts to run"
@@ -104,9 +112,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--prism", metavar="PATH", help="Prism's CLI (default: found or installed from npm)")
     parser.add_argument(
-        "--no-install", action="store_true", help="never install wrk or Prism; skip what is missing"
+        "--wiremock",
+        metavar="PATH",
+        help="WireMock's standalone jar (default: found or installed from npm's wiremock; needs java)",
+    )
+    parser.add_argument(
+        "--mockoon", metavar="PATH", help="Mockoon's mockoon-cli (default: found or installed from npm)"
+    )
+    parser.add_argument(
+        "--no-install",
+        action="store_true",
+        help="never install wrk, Prism, WireMock, Java or Mockoon; skip what is missing",
     )
     return parser
+
+
+def warmup_line(warmup: int, chosen: Sequence[str]) -> str:
+    """What the report says of warm-ups: the same for every server, and which measures have none."""
+    if warmup > 0:
+        text = (
+            f"Before each measured wrk run, every server (the mock included) gets the same unmeasured "
+            f"{warmup} s of the same load"
+        )
+    else:
+        text = "No server gets a warm-up (--warmup 0)"
+    if "proxy" in chosen:
+        text += " (the proxy part's one-connection runs follow its loaded runs instead)"
+    unwarmed = [p for p in ("streams", "agents", "pacing") if p in chosen]
+    if unwarmed:
+        names = " and ".join([", ".join(unwarmed[:-1]), unwarmed[-1]] if len(unwarmed) > 1 else unwarmed)
+        text += f"; the {names} {'measures run' if len(unwarmed) > 1 else 'measure runs'} without one"
+    return f"{text}; each server runs alone, on loopback; ratios are the mock's figure ÷ the other's."
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bool(NEEDS_WRK & set(chosen) or {"scale", "workers"} & set(chosen)),
         "stop" in chosen,
     )
+    if "stop" in chosen:
+        peers.detect(found, args.wiremock, args.mockoon, not args.no_install)
     load = wrk.Load(threads=args.threads, connections=args.connections, duration=args.duration)
     rows: list[Row] = []
     failed = False
@@ -130,7 +168,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             load,
             args.warmup,
             Path(work),
-            prism_warmup=args.prism_warmup,
             streams=args.streams,
             sessions=args.sessions,
             chats_per_session=args.chats_per_session,
@@ -151,11 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.table(rows))
     print()
     print(report.machine_line(info))
-    prism_warmup = max(args.warmup, args.prism_warmup)
-    print(
-        f"Each wrk run follows an unmeasured {args.warmup} s warm-up ({prism_warmup} s for Prism);"
-        " each server runs alone, on loopback; ratios are the mock's figure ÷ the other's."
-    )
+    print(warmup_line(args.warmup, chosen))
     print("Versions: " + ", ".join(f"{k} {v}" for k, v in found.versions.items()))
     print("Tools: " + "; ".join(found.notes))
     print(f"One run took {time.perf_counter() - started:.0f} s.")

@@ -1,8 +1,10 @@
-"""The measured parts, each returning its rows: stop, mix, streams, pacing, scale, contract (and workers,
-in bench/workers.py).
+"""The measured parts, each returning its rows: mix, streams, pacing, scale, contract (and stop in
+bench/stop.py, agents in bench/agents.py, workers in bench/workers.py, proxy in bench/proxying.py).
 
 Each part starts the servers it measures one at a time, on loopback and a free port, and stops
-each before the next starts. wrk runs a short warm-up before every measured run.
+each before the next starts. wrk runs the same unmeasured warm-up (`Context.warmup`) before every
+measured run, whatever the server (the proxy part's one-connection runs follow its loaded runs on
+the same servers instead).
 """
 
 from __future__ import annotations
@@ -15,20 +17,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import pacing, seeds, streams, wrk
-from bench.procs import HOST, Server, ServerFailed, free_port, serving
-from bench.report import TIMES, Row, ratio_row
+from bench.procs import HOST, Server, free_port, serving
+from bench.report import Row
 from bench.tools import ROOT, Tools, say
-
-PRISM_SPEC = ROOT / "openapi" / "upstream" / "stop-chat.yaml"
 
 
 @dataclass
 class Context:
+    """What every part runs with: the tools found, wrk's load and warm-up, a work directory, sizes."""
+
     tools: Tools
     load: wrk.Load
     warmup: int
+    """Seconds of unmeasured wrk load before each measured wrk run, the same for every server."""
     work: Path
-    prism_warmup: int = 10
     streams: int = 200
     sessions: int = 1000
     chats_per_session: int = 100
@@ -92,54 +94,6 @@ class Context:
         memory = [f"RSS {rss:.0f} MB" + (" (all processes)" if whole_tree else "")] if rss else []
         other = ", ".join([f"{result.requests:,} requests", *faults, *memory])
         return Row(measure, server.name, result.rps, result.p50_ms, result.p99_ms, other, values=vars(result))
-
-
-def _measured(
-    ctx: Context, measure: str, name: str, command: list[str], port: int, path: str, warmup: int | None = None
-) -> Row:
-    """One server's stop row; a server that fails is a FAILED row, and the other servers still run."""
-    try:
-        with serving(name, command, port, cwd=ROOT) as server:
-            args = ["POST", path, seeds.KEY_A]
-            return ctx.wrk_row(measure, server, "fixed", args, ctx.load, warmup=warmup)
-    except (ServerFailed, wrk.WrkFailed) as exc:
-        say(f"{name}: FAILED: {exc}")
-        return Row(measure, name, other=f"FAILED: {str(exc).splitlines()[0]}", values={"failed": True})
-
-
-def stop_part(ctx: Context) -> list[Row]:
-    """Stop of an idle chat: the mock (each logging variant), Prism quiet and the ceiling."""
-    seed = seeds.stop_seed()
-    seed_file = seeds.write(seed.seed, ctx.work / "stop.json")
-    path = f"/api/chat/{seed.chat}/stop"
-    measure = f"stop, idle chat ({ctx.load.describe()})"
-    variants = [["--log-level", "warning"]] + ([["--quiet"]] if ctx.tools.mock_quiet else [])
-    mocks: list[Row] = []
-    for flags in variants:
-        port = free_port()
-        name = "recoup-mock " + " ".join(flags)
-        mocks.append(_measured(ctx, measure, name, ctx.mock(port, seed_file, flags), port, path))
-    prism: Row | None = None
-    if ctx.tools.prism:
-        port = free_port()
-        command = [ctx.tools.prism, "mock", str(PRISM_SPEC), "-h", HOST, "-p", str(port), "-v", "error"]
-        name = f"Prism {ctx.tools.versions.get('prism', '')} mock -v error".replace("  ", " ")
-        prism = _measured(ctx, measure, name, command, port, path, max(ctx.prism_warmup, ctx.warmup))
-    port = free_port()
-    command = [str(ctx.tools.python), "-m", "bench.ceiling", "--host", HOST, "--port", str(port)]
-    name = "bare ASGI app, mock's server (ceiling)"
-    ceiling = _measured(ctx, measure, name, [*command, *ctx.quiet_flags], port, path)
-    rows = [*mocks, *([prism] if prism else []), ceiling]
-    for mock in mocks:
-        short = mock.subject.removeprefix("recoup-mock ")
-        for theirs, label, other in (
-            (prism, "Prism", f"target: req/s ≥ 1.50{TIMES}, p99 ≤ 1.00{TIMES}"),
-            (ceiling, "ceiling", ""),
-        ):
-            row = ratio_row("  ratio", f"mock ({short}) ÷ {label}", mock, theirs, other)
-            if row:
-                rows.append(row)
-    return rows
 
 
 def mix_part(ctx: Context) -> list[Row]:

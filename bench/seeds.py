@@ -64,6 +64,11 @@ def idle(chat_id: str) -> Seed:
     return {"id": chat_id, "title": "Idle", "messages": [{"role": "user", "text": "Hello"}]}
 
 
+def bare_seed() -> Seed:
+    """Accounts A and B with their keys and nothing else: a client makes its own sessions and chats."""
+    return _accounts([], [])
+
+
 @dataclass
 class StopSeed:
     """One idle chat of account A (the stop part's target) and one chat of account B."""

@@ -1,10 +1,11 @@
 """Stop-to-stream-end with many open streams, each on its own raw asyncio connection.
 
-Every stream (`GET /api/chat/{id}/stream` of a seeded generating chat) has its own TCP connection
-and a reader that drains it from the start; every stop has its own connection too, opened before
-the stops are sent. Then all stops are written at once, and each stream's time is from the moment
-its own stop was written to the moment its `data: [DONE]` (or the connection's end) was read. No
-HTTP client library is involved: a shared pool queues the streams and adds its own delay.
+Every stream (`GET /api/chat/{id}/stream` of a seeded generating chat here, a sent message's
+`POST /api/chat` in bench/agents.py) has its own TCP connection and a reader that drains it from
+the start; every stop has its own connection too, opened before the stops are sent. Then all stops
+are written at once, and each stream's time is from the moment its own stop was written to the
+moment its `data: [DONE]` (or the connection's end) was read. No HTTP client library is involved:
+a shared pool queues the streams and adds its own delay.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from bench.procs import HOST
 
 TIMEOUT = 30.0
+TAIL = 64
+"""Bytes of one read kept for the next: more than the longest marker looked for."""
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -28,11 +31,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
-def _request(method: str, path: str, key: str) -> bytes:
+def request(method: str, path: str, key: str, body: bytes = b"") -> bytes:
+    """One HTTP/1.1 request, the connection closed after its answer; a body is sent as JSON."""
+    kind = "Content-Type: application/json\r\n" if body else ""
     return (
-        f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nx-api-key: {key}\r\n"
-        "Content-Length: 0\r\nConnection: close\r\n\r\n"
-    ).encode()
+        f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nx-api-key: {key}\r\n{kind}"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
 
 
 @dataclass
@@ -47,9 +52,11 @@ class Stream:
     stop_sent_at: float | None = None
     stop_answered_at: float | None = None
     stop_answer: bytes = b""
+    content: tuple[bytes, ...] = (b"data:",)
+    """What counts as the stream's first content (sets `first_chunk`): any chunk, by default."""
 
     async def follow(self) -> None:
-        """Drain the stream from the start; note when the first chunk and the end arrive."""
+        """Drain the stream from the start; note when its first content and its end arrive."""
         head, tail = b"", b""
         try:
             while True:
@@ -66,19 +73,19 @@ class Stream:
                             self.ended_at = now
                             return
                 window = tail + data
-                if b"data:" in window:
+                if any(marker in window for marker in self.content):
                     self.first_chunk.set()
                 if b"[DONE]" in window:
                     self.saw_done, self.ended_at = True, now
                     return
-                tail = window[-16:]
+                tail = window[-TAIL:]  # a marker split between two reads is still seen
         finally:
             self.first_chunk.set()
             self.writer.close()
 
 
 async def _stop(stream: Stream, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str) -> None:
-    writer.write(_request("POST", f"/api/chat/{stream.chat}/stop", key))
+    writer.write(request("POST", f"/api/chat/{stream.chat}/stop", key))
     stream.stop_sent_at = time.perf_counter()
     try:
         answer = await reader.read(65536)
@@ -110,13 +117,18 @@ async def measure(port: int, chats: list[str], key: str) -> StreamsResult:
     """Open one stream per chat, wait for each one's first chunk, stop them all at once."""
     connections = await asyncio.gather(*(asyncio.open_connection(HOST, port) for _ in chats))
     streams = [Stream(chat, r, w) for chat, (r, w) in zip(chats, connections, strict=True)]
-    followers = []
     for stream in streams:
-        stream.writer.write(_request("GET", f"/api/chat/{stream.chat}/stream", key))
-        followers.append(asyncio.create_task(stream.follow()))
+        stream.writer.write(request("GET", f"/api/chat/{stream.chat}/stream", key))
+    return await stop_all(port, streams, key)
+
+
+async def stop_all(port: int, streams: list[Stream], key: str) -> StreamsResult:
+    """Follow `streams` (their requests written), wait for each one's first content, then stop every
+    chat at once, each on its own connection opened beforehand; time each stream's end."""
+    followers = [asyncio.create_task(stream.follow()) for stream in streams]
     await asyncio.wait_for(asyncio.gather(*(s.first_chunk.wait() for s in streams)), TIMEOUT)
     opened = sum(1 for s in streams if s.status == 200 and s.ended_at is None)
-    stop_connections = await asyncio.gather(*(asyncio.open_connection(HOST, port) for _ in chats))
+    stop_connections = await asyncio.gather(*(asyncio.open_connection(HOST, port) for _ in streams))
     stoppers = [
         asyncio.create_task(_stop(stream, r, w, key))
         for stream, (r, w) in zip(streams, stop_connections, strict=True)

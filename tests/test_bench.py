@@ -4,14 +4,17 @@ should. Nothing here asserts a time: benchmarks print numbers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import shutil
+import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bench import cli, pacing, parts, procs, report, seeds, streams, tools, workers, wrk
+from bench import agents, cli, pacing, parts, peers, procs, report, seeds, stop, streams, tools, workers, wrk
 from bench.ceiling import BODY
 from bench.ceiling import app as ceiling_app
 from mock_server.config import Config
@@ -27,6 +30,7 @@ def test_every_seed_is_one_the_mock_accepts():
         seeds.streams_seed(150)[1],
         seeds.streams_seed(3, armed=False)[1],
         seeds.scale_seed(sessions=4, chats_per_session=3)[1],
+        seeds.bare_seed(),
     ):
         validate_seed(seed)
 
@@ -95,7 +99,12 @@ def test_cli_documents_its_defaults_and_refuses_unknown_parts(capsys):
     with pytest.raises(SystemExit) as exited:
         cli.build_parser().parse_args(["--help"])
     assert exited.value.code == 0
-    assert "(default: 10)" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "(default: 10)" in shown
+    for flag in ("--wiremock PATH", "--mockoon PATH", "--prism PATH", "--no-install", "--streams N"):
+        assert flag in shown, flag
+    assert "--prism-warmup" not in shown
+    assert re.search(r"agents:\s+stop-\s*to-stream-end", shown) and "WireMock" in shown and "Mockoon" in shown
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["--parts", "stop,nope"])
     assert cli.build_parser().parse_args([]).parts == list(cli.PARTS)
@@ -153,3 +162,101 @@ def test_workers_counts_default_to_1_2_4_and_refuse_what_is_not_a_count():
     for wrong in ("0", "1,x", ","):
         with pytest.raises(SystemExit):
             parser.parse_args(["--workers-counts", wrong])
+
+
+def test_one_warmup_for_every_server_and_the_report_says_so():
+    args = cli.build_parser().parse_args([])
+    assert args.warmup == 10 and not hasattr(args, "prism_warmup")
+    line = cli.warmup_line(10, ["stop", "agents"])
+    assert "every server (the mock included) gets the same unmeasured 10 s" in line
+    assert "the agents measure runs without one" in line and "Prism" not in line
+    assert "the streams, agents and pacing measures run without one" in cli.warmup_line(
+        10, ["streams", "agents", "pacing"]
+    )
+    assert cli.warmup_line(0, ["stop"]).startswith("No server gets a warm-up")
+
+
+def test_the_fastest_peer_is_the_clean_row_with_most_requests_a_second():
+    rows = [
+        report.Row("stop", "Prism", rps=2000, p50_ms=8, p99_ms=20, values={"non_2xx": 0}),
+        report.Row("stop", "Mockoon 404s", rps=9000, p50_ms=1, p99_ms=2, values={"non_2xx": 90_000}),
+        report.Row("stop", "WireMock", rps=3700, p50_ms=5, p99_ms=15, values={"non_2xx": 0}),
+        report.Row("stop", "broken", other="FAILED: gone", values={"failed": True}),
+        report.Row("stop", "refused", other="not measured: answers the stop 404", values={"status": 404}),
+    ]
+    peer = stop.fastest(rows)
+    assert peer is not None and peer.subject == "WireMock"
+    assert stop.fastest(rows[3:]) is None
+    mocks = [
+        report.Row("stop", "recoup-mock serve", rps=5550, p50_ms=5, p99_ms=15),
+        report.Row("stop", "recoup-mock serve --quiet", rps=7400, p50_ms=4, p99_ms=6),
+    ]
+    ceiling = report.Row("stop", "ceiling", rps=37000, p50_ms=1, p99_ms=2)
+    ratios = stop.ratio_rows(mocks, peer, ceiling)
+    assert [r.subject for r in ratios] == [
+        "mock (serve) ÷ fastest peer, WireMock",
+        "mock (serve) ÷ ceiling",
+        "mock (serve --quiet) ÷ fastest peer, WireMock",
+        "mock (serve --quiet) ÷ ceiling",
+    ]
+    assert ratios[0].rps == pytest.approx(1.5) and ratios[2].rps == pytest.approx(2.0)
+    x = report.TIMES
+    assert ratios[0].other == f"target: req/s ≥ 1.50{x}, p99 ≤ 1.00{x}"
+    assert ratios[2].other == f"target: req/s ≥ 2.00{x}"
+    assert stop.ratio_rows(mocks[:1], None, None)[0].other == "no peer measured (see Tools)"
+
+
+async def test_the_wiremock_stub_answers_the_stop_route_as_the_mock_does_an_idle_chat(tmp_path: Path):
+    root = stop.wiremock_root(tmp_path)
+    stub = json.loads((root / "mappings" / "stop.json").read_text())
+    assert stub["request"]["method"] == "POST" and stub["response"]["status"] == 200
+    assert stub["response"]["headers"] == {"Content-Type": "application/json"}
+    pattern = re.compile(stub["request"]["urlPathPattern"])
+    seed = seeds.stop_seed()
+    assert pattern.fullmatch(f"/api/chat/{seed.chat}/stop") and not pattern.fullmatch("/api/chat/x/y/stop")
+    transport = httpx.ASGITransport(app=create_app(Config(), seed.seed))
+    async with httpx.AsyncClient(transport=transport, base_url="http://mock") as client:
+        answer = await client.post(f"/api/chat/{seed.chat}/stop", headers={"x-api-key": seeds.KEY_A})
+    assert answer.status_code == 200
+    assert json.loads(stub["response"]["body"]) == answer.json() == json.loads(BODY)
+
+
+@pytest.mark.parametrize("name", ["WireMock", "Mockoon"])
+def test_each_new_peer_found_here_answers_the_stop_with_200_as_bench_starts_it(tmp_path: Path, name: str):
+    found = tools.detect(None, None, False, False, False)
+    # Found, never installed: CI has no WireMock or Mockoon, and these tests skip there.
+    (peers.find_wiremock if name == "WireMock" else peers.find_mockoon)(found, None, False)
+    ctx = parts.Context(found, wrk.Load(), 0, tmp_path)
+    chosen = [peer for peer in stop.peers(ctx) if peer.name.startswith(name)]
+    if not chosen:
+        pytest.skip(f"{name} (or its Java) is not installed here: {'; '.join(ctx.tools.notes)}")
+    port = procs.free_port()
+    with procs.serving(chosen[0].name, chosen[0].command(port), port) as server:
+        status, body = stop.ask_stop(server.base_url, f"/api/chat/{seeds.stop_seed().chat}/stop")
+    assert status == 200, body
+    assert json.loads(body)["success"] is True
+
+
+def test_a_peer_that_does_not_answer_the_stop_with_200_is_noted_not_measured(tmp_path: Path):
+    found = tools.detect(None, None, False, False, False)
+    ctx = parts.Context(found, wrk.Load(), 0, tmp_path)
+    port = procs.free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", procs.HOST]  # POST: 501
+    row = stop._measured(ctx, "stop", "http.server", command, port, "/api/chat/x/stop", check=True)
+    assert row.rps is None and row.other == "not measured: answers the stop 501, so no comparison"
+    assert any(note.startswith("http.server: answers the stop 501") for note in found.notes)
+
+
+async def test_agents_measure_sees_every_answer_end_after_its_stop():
+    app = create_app(Config(first_token_delay=0.05, tokens_per_second=20), seeds.bare_seed())
+    async with serving(app) as port:
+        measured = await agents.measure(port, seeds.KEY_A, 3)
+    result = measured.result
+    assert (result.opened, result.ended, result.with_done, result.stopped_true) == (3, 3, 3, 3)
+    assert measured.refused == {} and len(result.end_ms) == 3 and measured.stops_after_s > 0
+
+
+def test_the_default_bound_on_generations_is_read_from_serve_help():
+    text = "  --max-generations N   most answers generating at once; 429\n   beyond (default: 1000)"
+    assert tools._max_generations(text) == 1000
+    assert tools._max_generations("--quiet  for load tests (default: False)") is None
