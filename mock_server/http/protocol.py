@@ -20,13 +20,14 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import httptools
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from mock_server.config import Config
+from mock_server.http.coalescing import CoalescingTransport
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -146,7 +147,7 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
     # Connection
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, CoalescingTransport(transport, self.loop)))
         if self.limits.header_timeout:
             self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
 
