@@ -259,8 +259,9 @@ class Generations:
         break_at = ui.step_count(run.answer) // 2 if run.fault is Fault.BREAK_STREAM else None
         open_calls = ui.OpenToolCalls()
         clock = _Clock()
+        me = asyncio.current_task()
         for index, step in enumerate(ui.answer_steps(run.message_id, run.answer, run.model_id)):
-            tasks.raise_if_cancelled()  # an answer would otherwise stream to its end
+            tasks.raise_if_cancelled(me)  # an answer would otherwise stream to its end
             if index == break_at:
                 await self._close_open_calls(run, open_calls, emitted)
                 await self.store.append_chunk(run.id, ui.error_chunk(BROKE_OFF))

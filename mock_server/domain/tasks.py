@@ -15,15 +15,16 @@ STOP_WAIT = 0.5
 """Seconds a stopped background task gets to end before it is left behind."""
 
 
-def cancelled() -> bool:
-    """Whether the running task was asked to stop, though no `CancelledError` reached it."""
-    task = asyncio.current_task()
+def cancelled(task: asyncio.Task[object] | None = None) -> bool:
+    """Whether the running task (or `task`, the running one looked up once by a busy loop) was
+    asked to stop, though no `CancelledError` reached it."""
+    task = task or asyncio.current_task()
     return task is not None and task.cancelling() > 0
 
 
-def raise_if_cancelled() -> None:
+def raise_if_cancelled(task: asyncio.Task[object] | None = None) -> None:
     """Raise the `CancelledError` a library swallowed, so the task ends as it was asked to."""
-    if cancelled():
+    if cancelled(task):
         raise asyncio.CancelledError
 
 

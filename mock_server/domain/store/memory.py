@@ -15,17 +15,17 @@ from typing import Any
 from mock_server.domain.answers import Answer
 from mock_server.domain.models import Account, Chat, ChatRemoval, Chunk, Message, Run, RunStatus, Session, now
 from mock_server.domain.store.base import RunForgotten
-from mock_server.domain.store.waiting import event_within
+from mock_server.domain.store.waiting import Signal
 
 
 @dataclass
 class _RunState:
     run: Run
     chunks: list[Chunk] = field(default_factory=list)
-    news: asyncio.Event = field(default_factory=asyncio.Event)
+    news: Signal = field(default_factory=Signal)
     """Set when a chunk or the run's end comes, then replaced: what readers wait on."""
-    cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    cancel_requested: Signal = field(default_factory=Signal)
+    finished: Signal = field(default_factory=Signal)
 
     def has_news(self, index: int) -> bool:
         """Whether a reader that has seen `index` chunks has something new to read."""
@@ -35,7 +35,7 @@ class _RunState:
         # An event per piece of news, set once: cheaper for the writer and every reader than a
         # condition's lock, taken once by the writer and again by each reader it wakes.
         self.news.set()
-        self.news = asyncio.Event()
+        self.news = Signal()
 
 
 class MemoryStore:
@@ -255,7 +255,7 @@ class MemoryStore:
         state = self._runs.get(run_id)
         if state is None:
             return RunStatus.CANCELLED
-        await event_within(state.finished, timeout)
+        await state.finished.within(timeout)
         return state.run.status if state.run.status.terminal else None
 
     async def request_cancel(self, run_id: str) -> bool:
@@ -270,7 +270,7 @@ class MemoryStore:
         state = self._runs.get(run_id)
         if state is None:
             return True
-        return await event_within(state.cancel_requested, timeout)
+        return await state.cancel_requested.within(timeout)
 
     async def renew_leases(self, run_ids: Sequence[str], lease: float) -> list[str]:
         until = time.monotonic() + lease
