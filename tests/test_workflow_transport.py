@@ -65,7 +65,10 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
 
 @pytest.fixture
 def http(served: Served) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served.url, headers={"x-api-key": KEY}, timeout=30) as client:
+    # Idle while the transport runs: its pooled connection must expire before the server's 5 s
+    # keep-alive closes it, or a request can meet the close (httpx's default expiry is also 5 s).
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    with httpx.Client(base_url=served.url, headers={"x-api-key": KEY}, timeout=30, limits=limits) as client:
         yield client
 
 

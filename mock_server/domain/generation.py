@@ -231,8 +231,7 @@ class Generations:
                 return
             if run.id in self._ended_by_shutdown:
                 with contextlib.suppress(RunForgotten, StoreUnavailable):
-                    await self.store.append_chunk(run.id, ui.error_chunk(SHUTTING_DOWN))
-                    await self.store.append_chunk(run.id, ui.FINISH)
+                    await self.store.append_chunks(run.id, (ui.error_chunk(SHUTTING_DOWN), ui.FINISH))
             await self._finish_and_forget(run, emitted, RunStatus.CANCELLED)
             raise
         except RunForgotten:
@@ -246,8 +245,7 @@ class Generations:
             status = RunStatus.FAILED
             # As the service's workflow body ends every exit: with `finish` (`runAgentWorkflow.ts`).
             with contextlib.suppress(RunForgotten, StoreUnavailable):
-                await self.store.append_chunk(run.id, ui.error_chunk(FAILED))
-                await self.store.append_chunk(run.id, ui.FINISH)
+                await self.store.append_chunks(run.id, (ui.error_chunk(FAILED), ui.FINISH))
         await self._finish_and_forget(run, emitted, status)
 
     async def _finish_and_forget(self, run: Run, emitted: list[Chunk], status: RunStatus) -> None:
@@ -263,37 +261,33 @@ class Generations:
         for index, step in enumerate(ui.answer_steps(run.message_id, run.answer, run.model_id)):
             tasks.raise_if_cancelled(me)  # an answer would otherwise stream to its end
             if index == break_at:
-                await self._close_open_calls(run, open_calls, emitted)
-                await self.store.append_chunk(run.id, ui.error_chunk(BROKE_OFF))
-                await self.store.append_chunk(run.id, ui.FINISH)
+                await self._end_with(run, open_calls, emitted, ui.error_chunk(BROKE_OFF))
                 return RunStatus.FAILED
             if step.wait is not ui.Wait.NONE and await self._stopped_while_waiting(
                 run, clock.wait(step, self.pacing)
             ):
-                await self._end_stopped(run, open_calls, emitted)
+                # A stopped turn's end, as the service streams it: the model's `abort`.
+                await self._end_with(run, open_calls, emitted, ui.ABORT)
                 return RunStatus.CANCELLED
             open_calls.saw(step.chunk)
             await self._send(run, step.chunk, emitted)
         return RunStatus.COMPLETED
 
-    async def _end_stopped(self, run: Run, open_calls: ui.OpenToolCalls, emitted: list[Chunk]) -> None:
-        """A stopped turn's end, as the service streams it: every open tool call cancelled (the
-        stream watcher, `lib/chat/wrapWorkflowStreamWatcher.ts`), the model's `abort`, then the
-        workflow body's `finish` (`app/lib/workflows/runAgentWorkflow.ts`)."""
-        await self._close_open_calls(run, open_calls, emitted)
-        await self.store.append_chunk(run.id, ui.ABORT)
-        await self.store.append_chunk(run.id, ui.FINISH)
-
-    async def _close_open_calls(self, run: Run, open_calls: ui.OpenToolCalls, emitted: list[Chunk]) -> None:
-        """Cancel every tool call still open, as the service's stream watcher does when a run ends
-        (`lib/chat/wrapWorkflowStreamWatcher.ts`). The watcher adds these chunks after its source
+    async def _end_with(
+        self, run: Run, open_calls: ui.OpenToolCalls, emitted: list[Chunk], last: Chunk
+    ) -> None:
+        """A turn's end, in one write: every tool call still open cancelled, as the service's stream
+        watcher does when a run ends (`lib/chat/wrapWorkflowStreamWatcher.ts`), then `last` (a
+        stop's `abort`, a broken stream's `error`) and the workflow body's `finish`
+        (`app/lib/workflows/runAgentWorkflow.ts`). The watcher adds the cancels after its source
         ends; the mock streams them before the answer's last chunks, so that `finish` stays last
         for every client, the ones that stop reading there included."""
+        ending = []
         for chunk, saved in open_calls.closing():
+            ending.append(chunk)
             if saved:
-                await self._send(run, chunk, emitted)
-            else:
-                await self.store.append_chunk(run.id, chunk)
+                emitted.append(chunk)
+        await self.store.append_chunks(run.id, (*ending, last, ui.FINISH))
 
     async def _stopped_while_waiting(self, run: Run, delay: float) -> bool:
         if run.fault is Fault.IGNORE_CANCEL:

@@ -36,12 +36,9 @@ async def end_abandoned(store: ChatStore, run_id: str, max_messages: int, retent
     open_calls = ui.OpenToolCalls()
     for chunk in said:
         open_calls.saw(chunk)
-    ending = []
-    for chunk, saved in open_calls.closing():
-        await store.append_chunk(run_id, chunk)
-        if saved:
-            ending.append(chunk)
-    await store.append_chunk(run_id, ui.error_chunk(PROCESS_LOST))
+    closing = list(open_calls.closing())
+    await store.append_chunks(run_id, [chunk for chunk, _ in closing] + [ui.error_chunk(PROCESS_LOST)])
+    ending = [chunk for chunk, saved in closing if saved]
     await save_and_release(store, run, said + ending, RunStatus.FAILED, max_messages, retention)
     return True
 

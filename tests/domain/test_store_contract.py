@@ -255,6 +255,20 @@ async def test_append_chunk_returns_the_new_length(store: ChatStore):
     assert await store.get_run(run.id) == run
 
 
+async def test_chunks_appended_together_land_in_order_and_a_follower_reads_them_all(store: ChatStore):
+    run = await a_run(store)
+    follower = asyncio.create_task(collect(store.follow_chunks(run.id)))
+    await asyncio.sleep(0)
+    assert await store.append_chunk(run.id, {"type": "start"}) == 1
+    ending = [{"type": "tool-output-error", "toolCallId": "t1"}, {"type": "abort"}, {"type": "finish"}]
+    assert await store.append_chunks(run.id, ending) == 4
+    assert await store.append_chunks(run.id, []) == 4
+    await store.finish_run(run.id, RunStatus.CANCELLED)
+    assert await store.append_chunks(run.id, [{"type": "start"}]) == 4, "a finished run's log stays"
+    assert await asyncio.wait_for(follower, 2) == [{"type": "start"}, *ending]
+    assert await store.chunks(run.id) == [{"type": "start"}, *ending]
+
+
 async def test_follow_from_an_index_yields_the_rest_then_waits_until_finished(store: ChatStore):
     run = await a_run(store)
     for index in range(3):

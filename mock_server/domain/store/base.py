@@ -107,10 +107,15 @@ class ChatStore(Protocol):
         ...
 
     async def get_run(self, run_id: str) -> Run | None: ...
+    async def append_chunks(self, run_id: str, chunks: Sequence[Chunk]) -> int:
+        """Append to the run's chunk log, in order and in one step; return the log's length. A
+        finished run's log no longer grows; `RunForgotten` when the run is not stored, `RunTaken`
+        when another process took it over (only the process that added a run, or took it over,
+        writes its chunks and end)."""
+        ...
+
     async def append_chunk(self, run_id: str, chunk: Chunk) -> int:
-        """Append to the run's chunk log; return the log's length. A finished run's log no longer
-        grows; `RunForgotten` when the run is not stored, `RunTaken` when another process took it
-        over (only the process that added a run, or took it over, writes its chunks and end)."""
+        """`append_chunks` of one chunk."""
         ...
 
     async def chunks(self, run_id: str) -> list[Chunk]:

@@ -208,15 +208,17 @@ class MemoryStore:
         state = self._runs.get(run_id)
         return state.run if state else None
 
-    async def append_chunk(self, run_id: str, chunk: Chunk) -> int:
+    async def append_chunks(self, run_id: str, chunks: Sequence[Chunk]) -> int:
         state = self._runs.get(run_id)
         if state is None:
             raise RunForgotten(run_id)
-        if state.run.status.terminal:
-            return len(state.chunks)
-        state.chunks.append(chunk)
-        state.announce()
+        if not state.run.status.terminal and chunks:
+            state.chunks.extend(chunks)
+            state.announce()
         return len(state.chunks)
+
+    async def append_chunk(self, run_id: str, chunk: Chunk) -> int:
+        return await self.append_chunks(run_id, (chunk,))
 
     async def chunks(self, run_id: str) -> list[Chunk]:
         state = self._runs.get(run_id)

@@ -16,7 +16,7 @@ __all__ = [
     "ADD_CHAT",
     "ADD_RUN",
     "ADD_SESSION",
-    "APPEND_CHUNK",
+    "APPEND_CHUNKS",
     "APPEND_MESSAGE",
     "BEGIN_SEEDING",
     "CHAT_AND_OWNER",
@@ -193,15 +193,21 @@ redis.call('ZADD', p .. 'leases', now + tonumber(ARGV[4]), id)
 
 # Chunk n of a run's stream has the id 0-n, so a reader resumes from index i by reading after 0-i.
 # -1: the run is not stored; -2: another process took it over (only its owner writes it).
-APPEND_CHUNK = """
+# ARGV[4..]: the chunks, in order (the ones due at the same moment go in one call).
+APPEND_CHUNKS = """
 local p, id = ARGV[1], ARGV[2]
 local run = p .. 'run:' .. id
 local state = redis.call('HMGET', run, 'status', 'chunks', 'owner')
 if not state[1] then return -1 end
-if state[3] ~= ARGV[4] then return -2 end
-if state[1] ~= 'running' then return tonumber(state[2]) end
-local n = redis.call('HINCRBY', run, 'chunks', 1)
-redis.call('XADD', p .. 'chunks:' .. id, '0-' .. n, 'c', ARGV[3])
+if state[3] ~= ARGV[3] then return -2 end
+local n = tonumber(state[2])
+if state[1] ~= 'running' or #ARGV < 4 then return n end
+local chunks = p .. 'chunks:' .. id
+for i = 4, #ARGV do
+  n = n + 1
+  redis.call('XADD', chunks, '0-' .. n, 'c', ARGV[i])
+end
+redis.call('HSET', run, 'chunks', n)
 return n
 """
 

@@ -30,7 +30,7 @@ from mock_server.domain.store.redis_link import RedisLink, store_errors
 from mock_server.domain.store.redis_waits import POLL
 
 TAKEN = -2
-"""`APPEND_CHUNK`'s answer to a process that no longer owns the run."""
+"""`APPEND_CHUNKS`'s answer to a process that no longer owns the run."""
 MAX_INDEX = 2**63
 """Past any chunk a run can have; a larger start index reads from here."""
 SEEDING_WINDOW = 30
@@ -203,13 +203,17 @@ class RedisStore:
         text, status = await self._call("HMGET", self._key("run", run_id), "record", "status")
         return records.run_of(text, status) if text else None
 
-    async def append_chunk(self, run_id: str, chunk: Chunk) -> int:
-        length: int = await self._run("APPEND_CHUNK", run_id, records.chunk_text(chunk), self._owner)
+    async def append_chunks(self, run_id: str, chunks: Sequence[Chunk]) -> int:
+        texts = [records.chunk_text(chunk) for chunk in chunks]
+        length: int = await self._run("APPEND_CHUNKS", run_id, self._owner, *texts)
         if length == TAKEN:
             raise RunTaken(run_id)
         if length < 0:
             raise RunForgotten(run_id)
         return length
+
+    async def append_chunk(self, run_id: str, chunk: Chunk) -> int:
+        return await self.append_chunks(run_id, (chunk,))
 
     async def chunks(self, run_id: str) -> list[Chunk]:
         entries = await self._call("XRANGE", self._key("chunks", run_id), "-", "+")
