@@ -10,7 +10,7 @@ import time
 import pytest
 
 from mock_server.domain.answers import text_only
-from mock_server.domain.models import Chat, Run, RunStatus, Session, new_id
+from mock_server.domain.models import Account, Chat, Run, RunStatus, Session, new_id
 from mock_server.domain.store import ChatStore, RunForgotten, RunTaken
 
 Pair = tuple[ChatStore, ChatStore]
@@ -186,6 +186,26 @@ async def test_a_reset_forgets_the_seed_and_the_default_answer(store_pair: Pair)
     await there.clear()
     assert await here.default_answer() is None
     assert await here.begin_seeding("abc") is None
+
+
+async def test_a_key_follows_its_account_when_another_process_loads_a_new_seed(store_pair: Pair):
+    here, there = store_pair
+    await there.add_account(Account(id="before", api_keys=("k",)))
+    assert (await here.account_for_key("k")).id == "before"  # type: ignore[union-attr]
+    assert (await here.account_for_key("k")).id == "before"  # type: ignore[union-attr]
+    await there.clear()  # a reset, then the new seed's accounts
+    await there.add_account(Account(id="after", api_keys=("k",)))
+    deadline = time.monotonic() + AT_ONCE
+    while (await here.account_for_key("k")).id != "after":  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the reset's event did not reach the other process"
+        await asyncio.sleep(0.01)
+
+
+async def test_a_key_unknown_a_moment_ago_is_found_once_another_process_adds_it(store_pair: Pair):
+    here, there = store_pair
+    assert await here.account_for_key("new-key") is None
+    await there.add_account(Account(id="new", api_keys=("new-key",)))
+    assert (await here.account_for_key("new-key")).id == "new"  # type: ignore[union-attr]
 
 
 async def _collect(store: ChatStore, run_id: str, start: int) -> list[dict[str, object]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
@@ -37,6 +38,13 @@ SEEDING_WINDOW = 30
 """Seconds a process has to load the seed before another may take over the loading."""
 _REPLACED, _GONE = 1, -1
 """`REPLACE_SESSION`'s answers (0: the record changed meanwhile)."""
+ACCOUNT_KEPT_FOR = 2.0
+"""Seconds a process answers a key with the account it last read for it, without asking Redis.
+Accounts change only when a seed is loaded, whose reset every process hears at once: this bounds
+the time a lost event could leave a key on its former account."""
+ACCOUNTS_KEPT = 10_000
+"""Keys whose account a process keeps at most (the oldest go first)."""
+
 _MAX_SESSION_RACES = 50
 """Times a session's change is made again because another changed it first, before giving up."""
 
@@ -57,6 +65,8 @@ class RedisStore:
         self._owner = uuid.uuid4().hex
         """This store's token in the runs it generates: only a run's owner writes it."""
         self._loading: str | None = None
+        self._accounts: dict[str, tuple[Account, int, float]] = {}
+        """Key → the account read for it, the resets heard by then, and until when it is kept."""
 
     async def open(self) -> None:
         await self._link.open()
@@ -70,8 +80,20 @@ class RedisStore:
         await self._run("ADD_ACCOUNT", account.id, records.account_text(account), *account.api_keys)
 
     async def account_for_key(self, api_key: str) -> Account | None:
+        # Every authenticated request asks this first: a key just read is answered from memory.
+        kept = self._accounts.get(api_key)
+        moment = time.monotonic()
+        if kept is not None and kept[1] == self._waiters.resets and kept[2] > moment:
+            return kept[0]
         text = await self._run("ACCOUNT_FOR_KEY", api_key)
-        return records.account_of(text) if text else None
+        if not text:
+            self._accounts.pop(api_key, None)
+            return None  # an unknown key is asked again: another process may load it meanwhile
+        account = records.account_of(text)
+        if len(self._accounts) >= ACCOUNTS_KEPT:
+            self._accounts.pop(next(iter(self._accounts)))
+        self._accounts[api_key] = (account, self._waiters.resets, moment + ACCOUNT_KEPT_FOR)
+        return account
 
     async def accounts(self) -> list[Account]:
         ids = await self._call("LRANGE", self._key("account-ids"), 0, -1)
@@ -341,6 +363,7 @@ class RedisStore:
         return stored_answer(json.loads(text)) if text else None
 
     async def clear(self) -> None:
+        self._accounts.clear()
         with store_errors():
             keys = self._link.redis.scan_iter(match=self._link.prefix + "*", count=500)
             kept = {self._key("kept")}

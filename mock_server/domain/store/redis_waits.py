@@ -37,11 +37,14 @@ class Waiters:
         self.poll = poll
         self._finish: dict[str, set[asyncio.Event]] = {}
         self._cancel: dict[str, _Cancel] = {}
+        self.resets = 0
+        """How many resets this process has heard of: what it read before one may be gone."""
 
     def on_event(self, data: str) -> None:
         """An event from the channel: `cancel RUN`, `finish RUN` or `reset` (everything is gone)."""
         kind, _, run_id = data.partition(" ")
         if kind == "reset":
+            self.resets += 1
             for state in self._cancel.values():
                 state.requested.set()
             for events in self._finish.values():
