@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 import httpx
 
@@ -108,13 +109,45 @@ async def test_everything_else_is_the_socket_transports_own():
     assert transport.is_closing() is False
 
 
+async def test_nothing_is_written_after_the_eof():
+    socket_transport = Recording()
+    transport = CoalescingTransport(socket_transport, asyncio.get_running_loop())
+    transport.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+    transport.write_eof()
+    transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # what uvicorn may still write after a refusal
+    await _turn()
+    assert socket_transport.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\n"]
+
+
+STOP_REQUEST = (
+    b"POST /api/chat/11111111-1111-4111-8111-111111111111/stop HTTP/1.1\r\n"
+    b"Host: 127.0.0.1\r\nx-api-key: demo-key-a\r\ncontent-length: 0\r\n\r\n"
+)
+
+
+def test_a_client_that_half_closes_after_its_request_still_gets_its_answer():
+    # `nc -N` and some health checkers: a keep-alive request, then the client's FIN at once; the
+    # socket transport closes itself on that EOF, and what the answer's turn wrote must go first.
+    with mock_process() as served:
+        answered = 0
+        for attempt in range(60):
+            with socket.create_connection(("127.0.0.1", served.port)) as client:
+                client.sendall(STOP_REQUEST)
+                if attempt % 3:
+                    time.sleep(0.0002 * (attempt % 3))
+                client.shutdown(socket.SHUT_WR)
+                client.settimeout(5)
+                received = b""
+                while data := client.recv(65536):
+                    received += data
+            answered += received.startswith(b"HTTP/1.1 200 OK")
+        assert answered == 60
+
+
 def test_a_served_answer_arrives_in_one_segment():
     with mock_process() as served:
         with socket.create_connection(("127.0.0.1", served.port)) as client:
-            client.sendall(
-                b"POST /api/chat/11111111-1111-4111-8111-111111111111/stop HTTP/1.1\r\n"
-                b"Host: 127.0.0.1\r\nx-api-key: demo-key-a\r\ncontent-length: 0\r\n\r\n"
-            )
+            client.sendall(STOP_REQUEST)
             client.settimeout(5)
             first = client.recv(65536)
         assert first.startswith(b"HTTP/1.1 200 OK\r\n")

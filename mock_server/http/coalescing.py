@@ -6,7 +6,8 @@ mock about an eighth of its time under load, and one per chunk of a stream, howe
 are ready at once. `CoalescingTransport` stands between uvicorn's protocol and the socket's
 transport: what is written in one turn of the loop goes out in one write at the end of it (at once
 past `FLUSH_BYTES`, so a large body still meets the transport's flow control), and what is pending
-is written before the connection closes or sends its EOF.
+is written before the connection closes or sends its EOF, and before the socket transport closes
+itself on the client's EOF (the protocol's `eof_received`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ class CoalescingTransport:
         self._pending: list[bytes] = []
         self._size = 0
         self._scheduled = False
+        self._eof = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if not data:
-            return
+        if not data or self._eof:
+            return  # after `write_eof` nothing more may go (the socket transport would raise later)
         self._pending.append(bytes(data))
         self._size += len(data)
         if self._size >= FLUSH_BYTES:
@@ -59,6 +61,7 @@ class CoalescingTransport:
 
     def write_eof(self) -> None:
         self.flush()
+        self._eof = True
         self._transport.write_eof()
 
     def abort(self) -> None:

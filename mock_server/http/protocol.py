@@ -151,6 +151,13 @@ class HardenedHttpToolsProtocol(HttpToolsProtocol):
         if self.limits.header_timeout:
             self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
 
+    def eof_received(self) -> None:
+        # The socket transport closes itself once this returns (uvicorn keeps no half-open
+        # connection): the answer of the turn the client's EOF came in goes out first.
+        flush = getattr(self.transport, "flush", None)
+        if flush is not None:
+            flush()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timers()
         if self._linger_timer is not None:
