@@ -9,7 +9,6 @@ and the note says why.
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from bench.tools import (
     WIREMOCK_PACKAGE,
     Tools,
     apt_install,
+    find_npm_tool,
     first_line,
     npm_install,
 )
@@ -85,18 +85,7 @@ def find_mockoon(tools: Tools, given: str | None, install: bool) -> None:
     """Mockoon's CLI (`--mockoon`, else an npm copy or one on PATH, else installed from npm)."""
     bins = [str(d / ".bin" / "mockoon-cli") for d in MODULE_DIRS]
     candidates = [given, *bins, shutil.which("mockoon-cli")]
-    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-    if found:
-        tools.note(f"Mockoon: {found} (found)")
-    elif not install:
-        tools.note("Mockoon: not found and --no-install given; the Mockoon row is skipped")
-    elif shutil.which("npm") and shutil.which("node"):
-        path = bins[-1]
-        found = path if npm_install(tools, "Mockoon", MOCKOON_PACKAGE) and os.access(path, os.X_OK) else None
-        if found:
-            tools.note(f"Mockoon: {found} (installed with npm)")
-    else:
-        tools.note("Mockoon: not found and no node/npm on PATH (install Node.js to compare); row skipped")
+    found = find_npm_tool(tools, "Mockoon", candidates, Path(bins[-1]), MOCKOON_PACKAGE, install)
     tools.mockoon = found
     if found:
         # `@mockoon/cli/9.9.0 linux-x64 node-v20.20.2`: the version is the package name's tail.

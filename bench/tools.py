@@ -138,6 +138,27 @@ def find_wrk(tools: Tools, install: bool) -> None:
         tools.versions["wrk"] = first_line([found, "-v"]).split(" Copyright")[0].removeprefix("wrk ")
 
 
+def find_npm_tool(
+    tools: Tools, label: str, candidates: list[str | None], installed: Path, package: str, install: bool
+) -> str | None:
+    """The first executable of `candidates`, else `installed` once npm has installed `package`
+    (when `install`), each decision said in `tools.notes`; None when there is none."""
+    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+    if found:
+        tools.note(f"{label}: {found} (found)")
+    elif not install:
+        tools.note(f"{label}: not found and --no-install given; the {label} row is skipped")
+    elif shutil.which("npm") and shutil.which("node"):
+        if npm_install(tools, label, package) and os.access(installed, os.X_OK):
+            found = str(installed)
+            tools.note(f"{label}: {found} (installed with npm)")
+        elif _installed(package):
+            tools.note(f"{label}: npm installed it, but {installed} is missing; row skipped")
+    else:
+        tools.note(f"{label}: not found and no node/npm on PATH (install Node.js to compare); row skipped")
+    return found
+
+
 def find_prism(tools: Tools, given: str | None, install: bool) -> None:
     candidates = [
         given,
@@ -146,20 +167,8 @@ def find_prism(tools: Tools, given: str | None, install: bool) -> None:
         str(NODE_PREFIX / "node_modules" / ".bin" / "prism"),
         shutil.which("prism"),
     ]
-    found = next((c for c in candidates if c and os.access(c, os.X_OK)), None)
-    if found:
-        tools.note(f"Prism: {found} (found)")
-    elif not install:
-        tools.note("Prism: not found and --no-install given; the Prism row is skipped")
-    elif shutil.which("npm") and shutil.which("node"):
-        path = NODE_PREFIX / "node_modules" / ".bin" / "prism"
-        found = str(path) if npm_install(tools, "Prism", PRISM_PACKAGE) and path.exists() else None
-        if found:
-            tools.note(f"Prism: {found} (installed with npm)")
-        elif _installed(PRISM_PACKAGE):
-            tools.note(f"Prism: npm installed it, but {path} is missing; row skipped")
-    else:
-        tools.note("Prism: not found and no node/npm on PATH (install Node.js to compare); row skipped")
+    installed = NODE_PREFIX / "node_modules" / ".bin" / "prism"
+    found = find_npm_tool(tools, "Prism", candidates, installed, PRISM_PACKAGE, install)
     tools.prism = found
     if found:
         tools.versions["prism"] = first_line([found, "--version"])
