@@ -23,7 +23,6 @@ from mock_server.domain.errors import (
     LastChatOfSession,
     OrganizationAccessDenied,
     SessionNotFound,
-    TooManyChats,
 )
 from mock_server.domain.models import (
     DEFAULT_MODEL_ID,
@@ -122,10 +121,12 @@ class Sessions:
             organization_id=organization_id,
             artist_id=artist_id,
         )
-        await self.make_room_for_a_chat()
-        await self.store.add_session(session)
+        # One step: a store with no room for the chat stores neither, and no eviction meanwhile can
+        # leave the session without it.
         chat = await self.store.add_chat(
-            Chat(id=new_id(), session_id=session.id, title=chat_title, model_id=model_id)
+            Chat(id=new_id(), session_id=session.id, title=chat_title, model_id=model_id),
+            self.max_chats,
+            session,
         )
         return session, chat
 
@@ -133,9 +134,7 @@ class Sessions:
         session = await self.owned_session(account, session_id)
         if chat_id is not None and not is_uuid(chat_id):
             raise InvalidChatId()
-        if chat_id is None or await self.store.get_chat(chat_id) is None:
-            await self.make_room_for_a_chat()
-        chat = await self.store.add_chat(Chat(id=chat_id or new_id(), session_id=session.id))
+        chat = await self.store.add_chat(Chat(id=chat_id or new_id(), session_id=session.id), self.max_chats)
         if chat.session_id != session.id:
             raise ChatIdConflict()
         return chat
@@ -147,11 +146,6 @@ class Sessions:
             return True
         organization = next((a for a in await self.store.accounts() if a.id == organization_id), None)
         return organization is not None and account_id in organization.acts_for
-
-    async def make_room_for_a_chat(self) -> None:
-        full = self.max_chats and await self.store.chat_count() >= self.max_chats
-        if full and await self.store.evict_idle_chat() is None:
-            raise TooManyChats()
 
     # Reading
 

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from mock_server.domain.answers import text_only
+from mock_server.domain.errors import TooManyChats
 from mock_server.domain.models import Account, Chat, Run, RunStatus, Session, new_id
 from mock_server.domain.store import ChatStore, RunForgotten, RunTaken
 
@@ -206,6 +207,53 @@ async def test_a_key_unknown_a_moment_ago_is_found_once_another_process_adds_it(
     assert await here.account_for_key("new-key") is None
     await there.add_account(Account(id="new", api_keys=("new-key",)))
     assert (await here.account_for_key("new-key")).id == "new"  # type: ignore[union-attr]
+
+
+async def test_concurrent_bounded_adds_in_two_processes_never_pass_the_bound(store_pair: Pair):
+    here, there = store_pair
+    bound = 10
+    session = Session(id=new_id(), account_id="acct", title="s")
+    await here.add_session(session)
+
+    async def add(store: ChatStore) -> bool:
+        try:
+            await store.add_chat(Chat(id=new_id(), session_id=session.id), bound)
+        except TooManyChats:
+            return False
+        return True
+
+    added = await asyncio.gather(*(add(here if n % 2 else there) for n in range(3 * bound)))
+    assert all(added), "every add evicts an idle chat when the bound is reached"
+    assert await here.chat_count() == bound
+    assert await there.chat_count() == bound
+
+
+async def test_a_bounded_add_with_every_chat_busy_is_refused_and_stores_nothing(store_pair: Pair):
+    here, there = store_pair
+    session = Session(id=new_id(), account_id="acct", title="s")
+    await here.add_session(session)
+    for _ in range(3):
+        chat = await here.add_chat(Chat(id=new_id(), session_id=session.id), 3)
+        await here.swap_active_stream(chat.id, None, f"run_{new_id()}")
+    refused = await asyncio.gather(
+        *(there.add_chat(Chat(id=new_id(), session_id=session.id), 3) for _ in range(6)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(outcome, TooManyChats) for outcome in refused)
+    assert await there.chat_count() == 3
+    newcomer = Session(id=new_id(), account_id="acct", title="refused")
+    with pytest.raises(TooManyChats):
+        await there.add_chat(Chat(id=new_id(), session_id=newcomer.id), 3, newcomer)
+    assert await here.get_session(newcomer.id) is None, "a refused chat leaves no session behind"
+
+
+async def test_a_chat_added_with_its_session_stores_both_in_one_step(store_pair: Pair):
+    here, there = store_pair
+    session = Session(id=new_id(), account_id="acct", title="together")
+    chat = await here.add_chat(Chat(id=new_id(), session_id=session.id), 5, session)
+    assert await there.get_session(session.id) == session
+    assert [c.id for c in await there.chats(session.id)] == [chat.id]
+    assert session.id in [s.id for s in await there.sessions("acct")]
 
 
 async def _collect(store: ChatStore, run_id: str, start: int) -> list[dict[str, object]]:

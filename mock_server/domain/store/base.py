@@ -51,8 +51,14 @@ class ChatStore(Protocol):
         ...
 
     async def sessions(self, account_id: str) -> list[Session]: ...
-    async def add_chat(self, chat: Chat) -> Chat:
-        """Store `chat` unless one with its id exists; return the stored chat either way."""
+    async def add_chat(self, chat: Chat, max_chats: int = 0, session: Session | None = None) -> Chat:
+        """Store `chat` unless one with its id exists; return the stored chat either way.
+
+        With `max_chats` (> 0), a new chat that would pass the bound first evicts the oldest idle
+        chat (`evict_idle_chat`), in the same atomic step as the count and the add, so that no
+        number of concurrent adds, in any number of processes, stores more; `TooManyChats` when
+        every chat is busy. With `session` (the chat's own, new), the session is stored in that
+        same step, once the chat has room."""
         ...
 
     async def chat_count(self) -> int: ...

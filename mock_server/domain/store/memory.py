@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mock_server.domain.answers import Answer
+from mock_server.domain.errors import TooManyChats
 from mock_server.domain.models import Account, Chat, ChatRemoval, Chunk, Message, Run, RunStatus, Session, now
 from mock_server.domain.store.base import RunForgotten
 from mock_server.domain.store.waiting import Signal
@@ -113,7 +114,13 @@ class MemoryStore:
     async def sessions(self, account_id: str) -> list[Session]:
         return [self._sessions[s] for s in self._sessions_of.get(account_id, [])]
 
-    async def add_chat(self, chat: Chat) -> Chat:
+    async def add_chat(self, chat: Chat, max_chats: int = 0, session: Session | None = None) -> Chat:
+        # No await from the count to the add: one step on the event loop.
+        new = chat.id not in self._chats
+        if new and max_chats and len(self._chats) >= max_chats and self._evict_idle_chat() is None:
+            raise TooManyChats()
+        if session is not None and new:
+            await self.add_session(session)
         stored = self._chats.setdefault(chat.id, chat)
         if stored is chat:
             self._chats_of.setdefault(chat.session_id, []).append(chat.id)
@@ -124,6 +131,9 @@ class MemoryStore:
         return len(self._chats)
 
     async def evict_idle_chat(self) -> str | None:
+        return self._evict_idle_chat()
+
+    def _evict_idle_chat(self) -> str | None:
         for chat in self._chats.values():
             if chat.active_stream_id is None:
                 self._forget_chat(chat)

@@ -66,16 +66,25 @@ table.insert(fields, redis.call('HGET', p .. 'session-owner', session) or '')
 return fields
 """
 
-ADD_SESSION = """
-local p, id, owner = ARGV[1], ARGV[2], ARGV[3]
-local previous = redis.call('HGET', p .. 'session-owner', id)
-if previous ~= owner then
-  if previous then redis.call('LREM', p .. 'sessions-of:' .. previous, 0, id) end
-  redis.call('RPUSH', p .. 'sessions-of:' .. owner, id)
-  redis.call('HSET', p .. 'session-owner', id, owner)
+# A function both scripts below define: a session is stored alone, or with its first chat.
+_ADD_SESSION_FUNCTION = """
+local function add_session(p, id, owner, text)
+  local previous = redis.call('HGET', p .. 'session-owner', id)
+  if previous ~= owner then
+    if previous then redis.call('LREM', p .. 'sessions-of:' .. previous, 0, id) end
+    redis.call('RPUSH', p .. 'sessions-of:' .. owner, id)
+    redis.call('HSET', p .. 'session-owner', id, owner)
+  end
+  redis.call('SET', p .. 'session:' .. id, text)
 end
-redis.call('SET', p .. 'session:' .. id, ARGV[4])
 """
+
+ADD_SESSION = (
+    _ADD_SESSION_FUNCTION
+    + """
+add_session(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+"""
+)
 
 # A session's record replaced only if it is still the one the change was made from: 1 replaced,
 # 0 changed meanwhile (read it again), -1 forgotten (it stays so).
@@ -88,44 +97,66 @@ redis.call('SET', key, ARGV[4])
 return 1
 """
 
-ADD_CHAT = """
+# Oldest first; a chat is idle when no generation (or claim for one) holds it. A function both
+# scripts below define, so that a bounded add evicts in the same step as it counts and adds.
+_EVICT_FUNCTION = """
+local function evict_idle_chat(p)
+  local total = redis.call('ZCARD', p .. 'chat-order')
+  for start = 0, total - 1, 100 do
+    for _, id in ipairs(redis.call('ZRANGE', p .. 'chat-order', start, start + 99)) do
+      local key = p .. 'chat:' .. id
+      local fields = redis.call('HMGET', key, 'active', 'session')
+      if not fields[1] or fields[1] == '' then
+        local session = fields[2]
+        redis.call('DEL', key, p .. 'messages:' .. id, p .. 'reads:' .. id)
+        redis.call('ZREM', p .. 'chat-order', id)
+        if session then
+          redis.call('LREM', p .. 'chats-of:' .. session, 0, id)
+          if redis.call('LLEN', p .. 'chats-of:' .. session) == 0 then
+            local owner = redis.call('HGET', p .. 'session-owner', session)
+            redis.call('DEL', p .. 'session:' .. session)
+            redis.call('HDEL', p .. 'session-owner', session)
+            if owner then redis.call('LREM', p .. 'sessions-of:' .. owner, 0, session) end
+          end
+        end
+        return id
+      end
+    end
+  end
+  return false
+end
+"""
+
+# 1: added; 0: a chat of that id is stored; -1: the store holds ARGV[10] chats (> 0), none idle.
+# The count, the eviction and the add are one step: concurrent adds never pass the bound. With
+# ARGV[11] (its owner) and ARGV[12], the chat's session is stored in the same step, once the
+# chat has room: a refused chat leaves no session behind, an evicted one takes none of it.
+ADD_CHAT = (
+    _EVICT_FUNCTION
+    + _ADD_SESSION_FUNCTION
+    + """
 local p, id, session = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'chat:' .. id
 if redis.call('EXISTS', key) == 1 then return 0 end
+local most = tonumber(ARGV[10])
+if most > 0 and redis.call('ZCARD', p .. 'chat-order') >= most and not evict_idle_chat(p) then
+  return -1
+end
+if ARGV[11] then add_session(p, session, ARGV[11], ARGV[12]) end
 redis.call('HSET', key, 'record', ARGV[4], 'session', session, 'active', ARGV[5],
   'updated', ARGV[6], 'last', ARGV[7], 'title', ARGV[8], 'model', ARGV[9])
 redis.call('ZADD', p .. 'chat-order', redis.call('INCR', p .. 'chat-seq'), id)
 redis.call('RPUSH', p .. 'chats-of:' .. session, id)
 return 1
 """
+)
 
-# Oldest first; a chat is idle when no generation (or claim for one) holds it.
-EVICT_IDLE_CHAT = """
-local p = ARGV[1]
-local total = redis.call('ZCARD', p .. 'chat-order')
-for start = 0, total - 1, 100 do
-  for _, id in ipairs(redis.call('ZRANGE', p .. 'chat-order', start, start + 99)) do
-    local key = p .. 'chat:' .. id
-    local fields = redis.call('HMGET', key, 'active', 'session')
-    if not fields[1] or fields[1] == '' then
-      local session = fields[2]
-      redis.call('DEL', key, p .. 'messages:' .. id, p .. 'reads:' .. id)
-      redis.call('ZREM', p .. 'chat-order', id)
-      if session then
-        redis.call('LREM', p .. 'chats-of:' .. session, 0, id)
-        if redis.call('LLEN', p .. 'chats-of:' .. session) == 0 then
-          local owner = redis.call('HGET', p .. 'session-owner', session)
-          redis.call('DEL', p .. 'session:' .. session)
-          redis.call('HDEL', p .. 'session-owner', session)
-          if owner then redis.call('LREM', p .. 'sessions-of:' .. owner, 0, session) end
-        end
-      end
-      return id
-    end
-  end
-end
-return false
+EVICT_IDLE_CHAT = (
+    _EVICT_FUNCTION
+    + """
+return evict_idle_chat(ARGV[1])
 """
+)
 
 APPEND_MESSAGE = """
 local p, id = ARGV[1], ARGV[2]

@@ -23,13 +23,15 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 
 from mock_server.domain.answers import Answer, answer_json, stored_answer
-from mock_server.domain.errors import TooBusy
+from mock_server.domain.errors import TooBusy, TooManyChats
 from mock_server.domain.models import Account, Chat, ChatRemoval, Chunk, Message, Run, RunStatus, Session, now
 from mock_server.domain.store import records
 from mock_server.domain.store.base import RunForgotten, RunTaken
 from mock_server.domain.store.redis_link import RedisLink, store_errors
 from mock_server.domain.store.redis_waits import POLL
 
+FULL = -1
+"""`ADD_CHAT`'s answer when the bound is reached and every chat is busy."""
 TAKEN = -2
 """`APPEND_CHUNKS`'s answer to a process that no longer owns the run."""
 MAX_INDEX = 2**63
@@ -136,7 +138,8 @@ class RedisStore:
         texts = await self._call("MGET", *[self._key("session", i) for i in ids]) if ids else []
         return [records.session_of(text) for text in texts if text]
 
-    async def add_chat(self, chat: Chat) -> Chat:
+    async def add_chat(self, chat: Chat, max_chats: int = 0, session: Session | None = None) -> Chat:
+        with_session = (session.account_id, records.session_text(session)) if session else ()
         added = await self._run(
             "ADD_CHAT",
             chat.id,
@@ -147,7 +150,11 @@ class RedisStore:
             chat.last_assistant_message_at or "",
             chat.title,
             chat.model_id,
+            max_chats,
+            *with_session,
         )
+        if added == FULL:
+            raise TooManyChats()
         if added:
             return chat
         return await self.get_chat(chat.id) or chat
