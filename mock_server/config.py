@@ -76,8 +76,8 @@ class Config:
     workers: int = 1
     """Server processes sharing the listening socket; more than 1 needs a shared (Redis) store."""
     generation_lease: float = 5.0
-    """Seconds a generation stays owned by its process without a heartbeat; after that (the process
-    died or lost the store), any process ends it and frees its chat."""
+    """Seconds within which, once its process stops renewing it (the process died or lost the
+    store), another process ends a generation and frees its chat (see `domain/leases.py`)."""
 
 
 def env_default(name: str, default: str | None) -> str | None:

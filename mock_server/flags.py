@@ -198,8 +198,8 @@ SETTINGS = (
         "--generation-lease",
         positive_float,
         SECONDS,
-        "on a Redis store: how long a generation stays its process's without a heartbeat; after "
-        "that (the process died), any process ends it and frees its chat",
+        "on a Redis store: within this time of a process's last heartbeat (it died), another "
+        "process ends its generations and frees their chats; a stalled Redis hands none over",
     ),
     Setting(
         "--first-token-delay",

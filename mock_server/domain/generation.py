@@ -100,13 +100,19 @@ class Generations:
         self.max_messages = max_messages
         """Messages kept per chat when an answer is saved (0: all)."""
         self.lease = lease
-        """Seconds a run stays this process's without renewal (see `leases.LeaseKeeper`)."""
+        """Seconds within which a run is taken over once its process stops renewing it (see
+        `leases`)."""
         self._tasks: dict[str, asyncio.Task[None]] = {}
         """This process's running generations, by run id."""
         self._closing = False
         """Set by `cancel_all`: the server is shutting down, a run that starts now is stopped at once."""
         self._ended_by_shutdown: set[str] = set()
         self._abandoned: set[str] = set()
+
+    @property
+    def hold(self) -> float:
+        """Seconds a run's start, and each renewal, hold it: half a lease (see `leases`)."""
+        return self.lease / 2
 
     @property
     def running(self) -> int:
@@ -141,7 +147,7 @@ class Generations:
             fault=fault,
             model_id=model_id,
         )
-        await self.store.add_run(run, self.lease)
+        await self.store.add_run(run, self.hold)
         if not await self.store.swap_active_stream(chat_id, claim, run.id):
             await self.store.finish_run(run.id, RunStatus.CANCELLED, keep_for=self.retention)
             raise ChatBusy("The chat was stopped before its response started")

@@ -1,17 +1,23 @@
 """Leases: how several processes sharing a store keep a dead process from holding chats forever.
 
-Every process renews, a few times per lease, the leases of the runs it generates. A run whose
-lease has lapsed belongs to a process that died (or lost the store for longer than a lease): any
-process may take it over, exactly one does, and it ends the run as the dead process would have on
-a failure: every tool call left open is cancelled, an `error` chunk says why, the message keeps
-what was said, and the chat is free again. A process that finds its own lease taken stops
-generating that run without touching what the taker stored.
+Every process renews the leases of the runs it generates every `lease / 8` s, each renewal holding
+a run for `lease / 2` (on the store's clock). A run whose hold has lapsed is only a suspect: a
+store that stalled (a Redis busy for seconds) lets every hold lapse while no process could renew
+it. It is taken over once it has stayed lapsed, with no renewal, for `lease / 4` of the taker's own
+clock after the store answered again, which gives a live owner time to renew first, however long
+the stall; a process that died is still taken over within a `lease` of its last renewal.
+
+Exactly one process takes a run over, and it ends the run as the dead process would have on a
+failure: every tool call left open is cancelled, an `error` chunk says why, the message keeps what
+was said, and the chat is free again. A process that finds its own lease taken stops generating
+that run without touching what the taker stored.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from mock_server.domain import chunks as ui
 from mock_server.domain import tasks
@@ -24,7 +30,10 @@ log = logging.getLogger(__name__)
 
 PROCESS_LOST = "The process generating this answer stopped"
 """The `errorText` of a run whose process died and which another process ended."""
-RENEWALS_PER_LEASE = 4
+RENEWALS_PER_LEASE = 8
+"""Ticks of the keeper per lease: each renews this process's runs and looks for lapsed ones."""
+SUSPECT_FOR = 0.25
+"""Part of a lease a lapsed run stays lapsed, unrenewed, before it is taken over."""
 
 
 async def end_abandoned(store: ChatStore, run_id: str, max_messages: int, retention: float) -> bool:
@@ -50,6 +59,9 @@ class LeaseKeeper:
         self.generations = generations
         self.store: ChatStore = generations.store
         self._task: asyncio.Task[None] | None = None
+        self._suspects: dict[str, tuple[float, float]] = {}
+        """Lapsed runs of other processes: the expiry they had when first seen lapsed, and when
+        (this process's monotonic clock, once the store had answered)."""
 
     @property
     def interval(self) -> float:
@@ -75,15 +87,14 @@ class LeaseKeeper:
                 log.exception("keeping the generations' leases failed")
 
     async def tick(self) -> list[str]:
-        """Renew this process's leases, then end every lapsed run; the ids of the runs it ended."""
-        lease = self.generations.lease
-        for run_id in await self.store.renew_leases(self.generations.running_ids(), lease):
+        """Renew this process's leases, then end every run lapsed for long enough; the ids of
+        the runs it ended."""
+        hold = self.generations.hold
+        for run_id in await self.store.renew_leases(self.generations.running_ids(), hold):
             self.generations.abandon(run_id)
         ended = []
-        for run_id in await self.store.lapsed_runs():
-            if self.generations.is_local(run_id):
-                continue  # ours, renewed too late: the next tick renews it
-            if await self.store.take_over(run_id, lease):
+        for run_id, expiry in self._confirmed(await self.store.lapsed_runs()):
+            if await self.store.take_over(run_id, hold, expiry):
                 try:
                     ended_now = await end_abandoned(
                         self.store, run_id, self.generations.max_messages, self.generations.retention
@@ -94,3 +105,20 @@ class LeaseKeeper:
                 except RunForgotten:
                     pass
         return ended
+
+    def _confirmed(self, lapsed: dict[str, float]) -> list[tuple[str, float]]:
+        """The lapsed runs of other processes seen lapsed, with the same expiry, for long enough."""
+        seen_at = time.monotonic()
+        wait = self.generations.lease * SUSPECT_FOR
+        suspects, confirmed = {}, []
+        for run_id, expiry in lapsed.items():
+            if self.generations.is_local(run_id):
+                continue  # ours, renewed too late: the next tick renews it
+            first = self._suspects.get(run_id)
+            since = first[1] if first is not None and first[0] == expiry else seen_at
+            if seen_at - since >= wait:
+                confirmed.append((run_id, expiry))
+            else:
+                suspects[run_id] = (expiry, since)
+        self._suspects = suspects
+        return confirmed

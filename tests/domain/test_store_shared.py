@@ -141,22 +141,34 @@ async def test_a_renewed_lease_does_not_lapse(store: ChatStore):
     for _ in range(4):
         await asyncio.sleep(0.1)
         assert await store.renew_leases([run.id], 0.3) == []
-    assert await store.lapsed_runs() == []
+    assert await store.lapsed_runs() == {}
 
 
 async def test_a_lapsed_lease_is_taken_over_by_exactly_one_claimant(store_pair: Pair):
     here, there = store_pair
     run = await a_run(here, lease=0.05)
     await asyncio.sleep(0.15)
-    assert await there.lapsed_runs() == [run.id]
-    racers = [(here, there)[i % 2].take_over(run.id, LEASE) for i in range(RACERS)]
+    lapsed = await there.lapsed_runs()
+    assert list(lapsed) == [run.id]
+    racers = [(here, there)[i % 2].take_over(run.id, LEASE, lapsed[run.id]) for i in range(RACERS)]
     assert sum(await asyncio.gather(*racers)) == 1
-    assert await here.lapsed_runs() == []
+    assert await here.lapsed_runs() == {}
 
 
 async def test_a_lease_that_is_not_lapsed_cannot_be_taken(store: ChatStore):
     run = await a_run(store)
-    assert not await store.take_over(run.id, LEASE)
+    assert not await store.take_over(run.id, LEASE, 0.0)
+
+
+async def test_a_lapsed_lease_renewed_since_it_was_seen_cannot_be_taken(store_pair: Pair):
+    here, there = store_pair
+    run = await a_run(here, lease=0.05)
+    await asyncio.sleep(0.15)
+    seen = await there.lapsed_runs()
+    assert await here.renew_leases([run.id], 0.05) == []  # the owner, back after a stall
+    await asyncio.sleep(0.15)  # lapsed again, with another expiry
+    assert list(await there.lapsed_runs()) == [run.id]
+    assert not await there.take_over(run.id, LEASE, seen[run.id])
 
 
 async def test_renewing_a_finished_or_unknown_run_reports_it_lost(store: ChatStore):
@@ -335,7 +347,7 @@ async def test_a_run_taken_over_is_no_longer_its_former_owners_to_write(store_pa
         pytest.skip("one process: nobody else can take its runs over")
     run = await a_run(here, lease=0.05)
     await asyncio.sleep(0.15)
-    assert await there.take_over(run.id, LEASE)
+    assert await there.take_over(run.id, LEASE, (await there.lapsed_runs())[run.id])
     with pytest.raises(RunTaken):
         await here.append_chunk(run.id, {"type": "start"})
     assert await here.renew_leases([run.id], LEASE) == [run.id]

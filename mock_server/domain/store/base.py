@@ -160,12 +160,14 @@ class ChatStore(Protocol):
         longer hold one (finished, or taken over)."""
         ...
 
-    async def lapsed_runs(self) -> list[str]:
-        """Running runs whose lease has lapsed."""
+    async def lapsed_runs(self) -> dict[str, float]:
+        """Running runs whose lease has lapsed, each with its lease's expiry (which a renewal
+        moves, so that a taker can tell a run renewed meanwhile)."""
         ...
 
-    async def take_over(self, run_id: str, lease: float) -> bool:
-        """Lease a lapsed run to the caller for `lease` seconds; True for one caller only."""
+    async def take_over(self, run_id: str, lease: float, expiry: float) -> bool:
+        """Lease a lapsed run to the caller for `lease` seconds, provided its lease still has the
+        `expiry` that `lapsed_runs` gave (it was not renewed since); True for one caller only."""
         ...
 
     async def running_runs(self) -> list[str]:

@@ -294,13 +294,13 @@ class MemoryStore:
                 lost.append(run_id)
         return lost
 
-    async def lapsed_runs(self) -> list[str]:
+    async def lapsed_runs(self) -> dict[str, float]:
         moment = time.monotonic()
-        return [run_id for run_id, until in self._leases.items() if until <= moment]
+        return {run_id: until for run_id, until in self._leases.items() if until <= moment}
 
-    async def take_over(self, run_id: str, lease: float) -> bool:
+    async def take_over(self, run_id: str, lease: float, expiry: float) -> bool:
         until = self._leases.get(run_id)
-        if until is None or until > time.monotonic():
+        if until is None or until > time.monotonic() or until != expiry:
             return False
         self._leases[run_id] = time.monotonic() + lease
         return True

@@ -293,16 +293,17 @@ return lost
 LAPSED_RUNS = (
     _NOW_MS
     + """
-return redis.call('ZRANGEBYSCORE', ARGV[1] .. 'leases', '-inf', now)
+return redis.call('ZRANGEBYSCORE', ARGV[1] .. 'leases', '-inf', now, 'WITHSCORES')
 """
 )
 
+# Only while the lease has the expiry the taker saw lapsed: a renewal since then keeps the run.
 TAKE_OVER = (
     _NOW_MS
     + """
 local leases = ARGV[1] .. 'leases'
 local expiry = redis.call('ZSCORE', leases, ARGV[2])
-if not expiry or tonumber(expiry) > now then return 0 end
+if not expiry or tonumber(expiry) > now or tonumber(expiry) ~= tonumber(ARGV[5]) then return 0 end
 redis.call('ZADD', leases, now + tonumber(ARGV[3]), ARGV[2])
 redis.call('HSET', ARGV[1] .. 'run:' .. ARGV[2], 'owner', ARGV[4])
 return 1

@@ -304,12 +304,12 @@ class RedisStore:
         lost: list[str] = await self._run("RENEW_LEASES", round(lease * 1000), self._owner, *run_ids)
         return lost
 
-    async def lapsed_runs(self) -> list[str]:
-        lapsed: list[str] = await self._run("LAPSED_RUNS")
-        return lapsed
+    async def lapsed_runs(self) -> dict[str, float]:
+        lapsed = await self._run("LAPSED_RUNS")
+        return {run_id: float(expiry) for run_id, expiry in zip(lapsed[::2], lapsed[1::2], strict=True)}
 
-    async def take_over(self, run_id: str, lease: float) -> bool:
-        return bool(await self._run("TAKE_OVER", run_id, round(lease * 1000), self._owner))
+    async def take_over(self, run_id: str, lease: float, expiry: float) -> bool:
+        return bool(await self._run("TAKE_OVER", run_id, round(lease * 1000), self._owner, repr(expiry)))
 
     async def running_runs(self) -> list[str]:
         running: list[str] = await self._call("ZRANGE", self._key("leases"), 0, -1)
