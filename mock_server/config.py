@@ -47,7 +47,10 @@ class Config:
     max_json_depth: int = 64
     """Deepest nesting of a JSON body (400 beyond); 0: only what Python can parse."""
     max_chats: int = 100_000
-    """Most chats held; a new chat evicts the oldest idle one, or is refused (429); 0: no bound."""
+    """Most chats held; a new chat evicts the one idle the longest, or is refused (429); 0: no bound."""
+    max_store_bytes: int = 256 * 1024 * 1024
+    """Bytes the chats may hold: their records and messages, as the JSON a store writes; beyond,
+    the chats idle the longest are evicted, or the write is refused (507); 0: no bound."""
     max_generations: int = 1000
     """Most answers generating at once (429 with Retry-After beyond); 0: no bound."""
     max_messages_per_chat: int = 1000

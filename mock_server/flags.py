@@ -33,6 +33,19 @@ def non_negative_int(text: str) -> int:
     return int(text)
 
 
+_BYTE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def byte_count(text: str) -> int:
+    """A number of bytes, whole, or with a binary unit: `268435456`, `256M`, `256MiB`, `1G`."""
+    found = re.fullmatch(r"([0-9]{1,15})\s*(?:([kKmMgG])(?:i?B)?)?", text.strip())
+    if not found:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of bytes (such as 268435456, 256M or 1GiB)"
+        )
+    return int(found.group(1)) * _BYTE_UNITS[(found.group(2) or "").lower()]
+
+
 def positive_int(text: str) -> int:
     if not re.fullmatch(r"[0-9]{1,9}", text) or int(text) == 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number above 0")
@@ -258,7 +271,14 @@ SETTINGS = (
         "--max-chats",
         non_negative_int,
         "N",
-        "most chats held; a new one evicts the oldest idle chat, else 429",
+        "most chats held; a new one evicts the chat idle the longest, else 429",
+    ),
+    Setting(
+        "--max-store-bytes",
+        byte_count,
+        "BYTES",
+        "bytes the chats may hold (their records and messages as stored JSON); beyond, the chats "
+        "idle the longest are evicted, else the write is 507 (0: no bound)",
     ),
     Setting(
         "--max-generations",

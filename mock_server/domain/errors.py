@@ -156,6 +156,16 @@ class TooManyChats(TooBusy):
     message = "The mock holds as many chats as it may, and every one of them is busy"
 
 
+class StoreFull(DomainError):
+    """Storing this would pass `--max-store-bytes`, and no idle chat is left to make room."""
+
+    message = (
+        "The mock's store holds as many bytes as it may (--max-store-bytes), and every chat that "
+        "could make room is busy; try again once an answer ends"
+    )
+    retry_after: int | None = 1
+
+
 class StoreUnavailable(DomainError):
     """The shared store (Redis) cannot be reached; the request may be tried again shortly."""
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from mock_server.domain import chunks as ui
 from mock_server.domain import tasks
 from mock_server.domain.answers import Answer
-from mock_server.domain.errors import ChatBusy, StopFailed, StopTimedOut, StoreUnavailable
+from mock_server.domain.errors import ChatBusy, StopFailed, StopTimedOut, StoreFull, StoreUnavailable
 from mock_server.domain.models import DEFAULT_MODEL_ID, Chunk, Fault, Run, RunStatus, new_id
 from mock_server.domain.store import ChatStore, RunForgotten
 
@@ -319,6 +319,13 @@ async def save_and_release(
             "parts": parts,
             "metadata": {**ui.message_metadata(said), "status": status.value},
         }
-        await store.append_message(run.chat_id, message, max_messages)
+        try:
+            await store.append_message(run.chat_id, message, max_messages)
+        except StoreFull:
+            # The answer was streamed whole; only its copy in the history is lost, and the chat
+            # must be freed all the same.
+            log.warning(
+                "the answer of chat %s was not kept: the store is full (--max-store-bytes)", run.chat_id
+            )
     await store.swap_active_stream(run.chat_id, run.id, None)
     await store.finish_run(run.id, status, keep_for=retention)

@@ -20,6 +20,7 @@ from mock_server.domain.errors import (
     InvalidInput,
     InvalidUUID,
     RunUnreadable,
+    StoreFull,
     TooManyGenerations,
     UnknownCredentials,
 )
@@ -152,7 +153,11 @@ class ChatService:
         if not await self.store.swap_active_stream(chat_id, None, claim):
             raise ChatBusy(busy_message)
         if prompt is not None:
-            await self.store.append_message(chat_id, prompt, self.max_messages)
+            try:
+                await self.store.append_message(chat_id, prompt, self.max_messages)
+            except StoreFull:
+                await self.store.swap_active_stream(chat_id, claim, None)  # refused: nothing changed
+                raise
         return await self.generations.start(chat_id, claim, answer, fault=fault, model_id=model_id)
 
     async def send(self, account: Account, session_id: str, chat_id: str, messages: list[Message]) -> Sent:

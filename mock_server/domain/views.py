@@ -53,6 +53,16 @@ class Running:
 
 
 @dataclass(frozen=True)
+class StoreUse:
+    """What the store holds against its bounds."""
+
+    chats: int
+    bytes: int
+    """The bytes the chats hold (see `store.space`), against `max_bytes` (0: no bound)."""
+    max_bytes: int
+
+
+@dataclass(frozen=True)
 class StatePage:
     accounts: tuple[AccountView, ...]
     """Every account; each with the sessions that fall in this page."""
@@ -62,6 +72,7 @@ class StatePage:
     """Sessions in all."""
     next_offset: int | None
     """Where the next page starts, or None after the last."""
+    use: StoreUse
 
 
 async def generation_view(store: ChatStore, run_id: str | None) -> GenerationView | None:
@@ -90,7 +101,8 @@ async def state_page(store: ChatStore, running_ids: list[str], offset: int = 0, 
         accounts.append(AccountView(account, tuple(sessions)))
     running = await _running(store, running_ids)
     next_offset = end if end is not None and end < index else None
-    return StatePage(tuple(accounts), running, index, next_offset)
+    use = StoreUse(await store.chat_count(), await store.bytes_used(), store.max_bytes)
+    return StatePage(tuple(accounts), running, index, next_offset, use)
 
 
 async def _running(store: ChatStore, run_ids: list[str]) -> tuple[Running, ...]:

@@ -40,6 +40,7 @@ STATUS: dict[type[errors.DomainError], int] = {
     errors.RunUnreadable: 502,
     errors.StopTimedOut: 504,
     errors.StoreUnavailable: 503,
+    errors.StoreFull: 507,
 }
 """The status of each kind of domain error; a subclass takes its nearest listed ancestor's."""
 

@@ -42,7 +42,9 @@ class Runtime:
     def __init__(self, config: Config, seed: Seed, store: ChatStore | None = None) -> None:
         self.config = config
         self.seed = seed
-        store = store or open_store(config.store, config.store_prefix, config.store_connections)
+        store = store or open_store(
+            config.store, config.store_prefix, config.store_connections, config.max_store_bytes
+        )
         self.store = store
         pacing = Pacing(
             config.first_token_delay, config.tokens_per_second, config.tool_seconds, config.replay_speed

@@ -8,9 +8,13 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+import pytest
+
 from mock_server.domain.answers import text_only
+from mock_server.domain.errors import StoreFull, TooManyChats
 from mock_server.domain.models import Account, Chat, ChatRemoval, Run, RunStatus, Session, new_id
 from mock_server.domain.store import ChatStore
+from mock_server.domain.store.space import chat_size, message_size
 
 RACERS = 50
 LEASE = 60.0
@@ -129,7 +133,8 @@ async def test_concurrent_session_changes_across_processes_are_all_kept(
 
 async def test_a_forgotten_session_is_not_brought_back_by_a_change(store: ChatStore):
     chat = await a_chat(store)
-    assert await store.evict_idle_chat() == chat.id
+    await store.add_chat(Chat(id=new_id(), session_id=new_id()), max_chats=1)  # evicts the chat
+    assert await store.get_chat(chat.id) is None
     assert await store.update_session(chat.session_id, lambda s: replace(s, title="back")) is None
     assert await store.get_session(chat.session_id) is None
     assert await store.sessions("acct") == []
@@ -353,20 +358,90 @@ async def test_clear_forgets_everything(store: ChatStore):
 # Bounds
 
 
-async def test_the_oldest_idle_chat_is_evicted_with_its_messages_and_busy_ones_never(store: ChatStore):
+def a_new_chat() -> Chat:
+    return Chat(id=new_id(), session_id=new_id())
+
+
+def a_message(text: str = "", role: str = "user") -> dict[str, object]:
+    return {"id": new_id(), "role": role, "parts": [{"type": "text", "text": text}]}
+
+
+async def test_a_bounded_add_evicts_the_chat_idle_the_longest_with_its_messages_never_a_busy_one(
+    store: ChatStore,
+):
     busy = await a_chat(store)
     assert await store.swap_active_stream(busy.id, None, "run_x")
     oldest, newer = await a_chat(store), await a_chat(store)
-    await store.append_message(oldest.id, {"id": "m", "role": "user", "parts": []})
+    await store.append_message(oldest.id, a_message("kept until evicted"))
     assert await store.chat_count() == 3
-    assert await store.evict_idle_chat() == oldest.id
+    first = await store.add_chat(a_new_chat(), max_chats=3)
     assert await store.get_chat(oldest.id) is None and await store.messages(oldest.id) == []
     assert oldest.id not in {c.id for c in await store.chats(oldest.session_id)}
     assert await store.get_session(oldest.session_id) is None, "a session left without chats goes too"
     assert oldest.session_id not in {s.id for s in await store.sessions("acct")}
-    assert await store.evict_idle_chat() == newer.id
-    assert await store.evict_idle_chat() is None, "a chat that is generating is never evicted"
-    assert await store.chat_count() == 1 and await store.get_chat(busy.id) is not None
+    second = await store.add_chat(a_new_chat(), max_chats=3)
+    assert await store.get_chat(newer.id) is None
+    for chat in (first, second):
+        assert await store.swap_active_stream(chat.id, None, f"run_{chat.id}")
+    with pytest.raises(TooManyChats):
+        await store.add_chat(a_new_chat(), max_chats=3)
+    assert await store.chat_count() == 3 and await store.get_chat(busy.id) is not None
+
+
+async def test_a_chat_answered_since_has_been_idle_for_less_time_than_one_left_alone(store: ChatStore):
+    answered, alone = await a_chat(store), await a_chat(store)
+    assert await store.swap_active_stream(answered.id, None, "run_a")
+    assert await store.swap_active_stream(answered.id, "run_a", None)
+    await store.add_chat(a_new_chat(), max_chats=2)
+    assert await store.get_chat(alone.id) is None
+    assert await store.get_chat(answered.id) is not None
+
+
+async def test_bytes_used_are_the_chats_records_titles_and_the_messages_they_keep(store: ChatStore):
+    chat = await a_chat(store)
+    assert await store.bytes_used() == chat_size(chat)
+    messages = [a_message("x" * n) for n in (10, 20, 30)]
+    for message in messages:
+        await store.append_message(chat.id, message, keep_last=2)
+    titled = await store.update_chat(chat.id, title="a longer title than before")
+    assert titled is not None
+    assert await store.bytes_used() == chat_size(titled) + sum(map(message_size, messages[1:]))
+    other = await store.add_chat(Chat(id=new_id(), session_id=chat.session_id))
+    assert (await store.remove_chat(chat.session_id, other.id))[0] is ChatRemoval.REMOVED
+    await store.add_chat(a_new_chat(), max_chats=1)
+    assert await store.bytes_used() > 0
+    await store.clear()
+    assert await store.bytes_used() == 0
+
+
+async def test_a_full_budget_evicts_the_chats_idle_the_longest_never_the_chat_written_to(store: ChatStore):
+    store.max_bytes = 4_000
+    written = await a_chat(store)
+    idle = [await a_chat(store) for _ in range(3)]
+    for chat in idle:
+        await store.append_message(chat.id, a_message("y" * 600))
+    await store.append_message(written.id, a_message("z" * 1_800))
+    assert await store.bytes_used() <= store.max_bytes
+    assert await store.get_chat(written.id) is not None
+    assert len(await store.messages(written.id)) == 1
+    kept = [chat.id for chat in idle if await store.get_chat(chat.id) is not None]
+    assert kept and kept == [chat.id for chat in idle][-len(kept) :], "the longest idle go first"
+
+
+async def test_what_cannot_fit_the_budget_is_refused_and_evicts_nothing(store: ChatStore):
+    store.max_bytes = 3_000
+    busy, idle = await a_chat(store), await a_chat(store)
+    assert await store.swap_active_stream(busy.id, None, "run_busy")
+    await store.append_message(idle.id, a_message("i" * 500))
+    before = await store.bytes_used()
+    with pytest.raises(StoreFull):
+        await store.append_message(busy.id, a_message("b" * 3_000))
+    with pytest.raises(StoreFull):
+        await store.update_chat(busy.id, title="t" * 3_000)
+    with pytest.raises(StoreFull):
+        await store.add_chat(replace(a_new_chat(), title="n" * 3_000))
+    assert await store.bytes_used() == before
+    assert len(await store.messages(idle.id)) == 1 and await store.messages(busy.id) == []
 
 
 async def test_a_chat_keeps_only_its_last_messages_when_asked(store: ChatStore):

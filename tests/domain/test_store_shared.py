@@ -10,9 +10,10 @@ import time
 import pytest
 
 from mock_server.domain.answers import text_only
-from mock_server.domain.errors import TooManyChats
+from mock_server.domain.errors import StoreFull, TooManyChats
 from mock_server.domain.models import Account, Chat, Run, RunStatus, Session, new_id
 from mock_server.domain.store import ChatStore, RunForgotten, RunTaken
+from mock_server.domain.store.space import chat_size, message_size
 
 Pair = tuple[ChatStore, ChatStore]
 RACERS = 40
@@ -238,6 +239,33 @@ async def test_concurrent_bounded_adds_in_two_processes_never_pass_the_bound(sto
     assert all(added), "every add evicts an idle chat when the bound is reached"
     assert await here.chat_count() == bound
     assert await there.chat_count() == bound
+
+
+async def test_concurrent_large_messages_in_two_processes_never_pass_the_byte_budget(store_pair: Pair):
+    here, there = store_pair
+    here.max_bytes = there.max_bytes = 20_000
+    session = Session(id=new_id(), account_id="acct", title="s")
+    await here.add_session(session)
+    chats = [await here.add_chat(Chat(id=new_id(), session_id=session.id)) for _ in range(3 * 10)]
+    busy = chats[::3]  # being answered: never evicted, so some writes must be refused
+    for chat in busy:
+        await here.swap_active_stream(chat.id, None, f"run_{chat.id}")
+    message = {"id": "m", "role": "user", "parts": [{"type": "text", "text": "x" * 2_000}]}
+
+    async def append(store: ChatStore, chat: Chat) -> str:
+        try:
+            await store.append_message(chat.id, message)
+        except StoreFull:
+            return "refused"
+        return "kept"
+
+    outcomes = await asyncio.gather(*(append((here, there)[n % 2], c) for n, c in enumerate(chats * 2)))
+    assert "refused" in outcomes and "kept" in outcomes
+    assert await there.bytes_used() <= 20_000
+    stored = [c for c in chats if await there.get_chat(c.id) is not None]
+    assert {c.id for c in busy} <= {c.id for c in stored}, "a busy chat is never evicted"
+    counted = sum([chat_size(c) + sum(map(message_size, await there.messages(c.id))) for c in stored])
+    assert await here.bytes_used() == counted, "the count is what is stored, after every race"
 
 
 async def test_a_bounded_add_with_every_chat_busy_is_refused_and_stores_nothing(store_pair: Pair):

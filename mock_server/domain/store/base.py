@@ -24,6 +24,8 @@ class RunTaken(RunForgotten):
 
 
 class ChatStore(Protocol):
+    max_bytes: int
+    """The byte budget of chats and their messages (0: no bound)."""
     shared: bool
     """Whether other processes may share this store (then leases and the seed's upkeep run)."""
 
@@ -54,17 +56,21 @@ class ChatStore(Protocol):
     async def add_chat(self, chat: Chat, max_chats: int = 0, session: Session | None = None) -> Chat:
         """Store `chat` unless one with its id exists; return the stored chat either way.
 
-        With `max_chats` (> 0), a new chat that would pass the bound first evicts the oldest idle
-        chat (`evict_idle_chat`), in the same atomic step as the count and the add, so that no
-        number of concurrent adds, in any number of processes, stores more; `TooManyChats` when
-        every chat is busy. With `session` (the chat's own, new), the session is stored in that
-        same step, once the chat has room."""
+        With `max_chats` (> 0), a new chat that would pass the bound first evicts the chat idle
+        the longest (that nothing claims or generates for), in the same atomic step as the count
+        and the add, so that no number of concurrent adds, in any number of processes, stores
+        more; `TooManyChats` when every chat is busy. With `session` (the chat's own, new), the
+        session is stored in that same step, once the chat has room.
+
+        An evicted chat goes with its messages and read marks, and its session when that was the
+        session's last chat. Every write that adds bytes (`add_chat`, `update_chat`,
+        `append_message`) evicts so within the store's byte budget, never the chat written to,
+        or raises `StoreFull` having evicted nothing (see `space`)."""
         ...
 
     async def chat_count(self) -> int: ...
-    async def evict_idle_chat(self) -> str | None:
-        """Forget the oldest chat that nothing claims or generates for, with its messages (and its
-        session, when that was the session's last chat); its id, or None when every chat is busy."""
+    async def bytes_used(self) -> int:
+        """The bytes the chats hold, against the store's `max_bytes` (see `space.chat_size`)."""
         ...
 
     async def get_chat(self, chat_id: str) -> Chat | None: ...

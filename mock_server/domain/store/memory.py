@@ -16,6 +16,7 @@ from mock_server.domain.answers import Answer
 from mock_server.domain.errors import TooManyChats
 from mock_server.domain.models import Account, Chat, ChatRemoval, Chunk, Message, Run, RunStatus, Session, now
 from mock_server.domain.store.base import RunForgotten
+from mock_server.domain.store.space import Space, chat_size, message_size
 from mock_server.domain.store.waiting import Signal
 
 
@@ -40,16 +41,25 @@ class _RunState:
 
 
 class MemoryStore:
-    """`ChatStore` kept in this process's memory."""
+    """`ChatStore` kept in this process's memory, its chats and messages within `max_bytes`."""
 
     shared = False
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = 0) -> None:
+        self._max_bytes = max_bytes
         self._empty()
         self._seeded: str | None = None
         self._seed: dict[str, Any] | None = None
         self._loading: asyncio.Event | None = None
         self._default_answer: Answer | None = None
+
+    @property
+    def max_bytes(self) -> int:
+        return self._max_bytes
+
+    @max_bytes.setter
+    def max_bytes(self, value: int) -> None:
+        self._max_bytes = self._space.budget = value
 
     async def open(self) -> None:
         pass
@@ -71,6 +81,7 @@ class MemoryStore:
         self._runs: dict[str, _RunState] = {}
         self._leases: dict[str, float] = {}
         """Running runs' lease ends, on the monotonic clock."""
+        self._space = Space(self._max_bytes)
 
     async def add_account(self, account: Account) -> None:
         self._accounts[account.id] = account
@@ -116,37 +127,44 @@ class MemoryStore:
 
     async def add_chat(self, chat: Chat, max_chats: int = 0, session: Session | None = None) -> Chat:
         # No await from the count to the add: one step on the event loop.
-        new = chat.id not in self._chats
-        if new and max_chats and len(self._chats) >= max_chats and self._evict_idle_chat() is None:
-            raise TooManyChats()
-        if session is not None and new:
+        stored = self._chats.get(chat.id)
+        if stored is not None:
+            return stored
+        size = chat_size(chat)
+        doomed = self._space.to_free_for(size, chat.id)
+        if max_chats and len(self._chats) - len(doomed) >= max_chats:
+            longest_idle = next((c for c in self._space.idle() if c not in doomed), None)
+            if longest_idle is None:
+                raise TooManyChats()
+            doomed.append(longest_idle)
+        for chat_id in doomed:
+            self._evict(chat_id)
+        if session is not None:
             await self.add_session(session)
-        stored = self._chats.setdefault(chat.id, chat)
-        if stored is chat:
-            self._chats_of.setdefault(chat.session_id, []).append(chat.id)
-        self._messages.setdefault(chat.id, [])
-        return stored
+        self._chats[chat.id] = chat
+        self._chats_of.setdefault(chat.session_id, []).append(chat.id)
+        self._messages[chat.id] = []
+        self._space.add(chat.id, size, idle=chat.active_stream_id is None)
+        return chat
 
     async def chat_count(self) -> int:
         return len(self._chats)
 
-    async def evict_idle_chat(self) -> str | None:
-        return self._evict_idle_chat()
+    async def bytes_used(self) -> int:
+        return self._space.used
 
-    def _evict_idle_chat(self) -> str | None:
-        for chat in self._chats.values():
-            if chat.active_stream_id is None:
-                self._forget_chat(chat)
-                if not self._chats_of[chat.session_id]:
-                    self._forget_session(chat.session_id)
-                return chat.id
-        return None
+    def _evict(self, chat_id: str) -> None:
+        chat = self._chats[chat_id]
+        self._forget_chat(chat)
+        if not self._chats_of[chat.session_id]:
+            self._forget_session(chat.session_id)
 
     def _forget_chat(self, chat: Chat) -> None:
         del self._chats[chat.id]
         self._chats_of[chat.session_id].remove(chat.id)
         self._messages.pop(chat.id, None)
         self._reads.pop(chat.id, None)
+        self._space.forget(chat.id)
 
     async def update_chat(
         self, chat_id: str, *, title: str | None = None, model_id: str | None = None
@@ -154,9 +172,18 @@ class MemoryStore:
         chat = self._chats.get(chat_id)
         if chat is None:
             return None
-        chat = replace(chat, title=title or chat.title, model_id=model_id or chat.model_id, updated_at=now())
-        self._chats[chat_id] = chat
-        return chat
+        changed = replace(
+            chat, title=title or chat.title, model_id=model_id or chat.model_id, updated_at=now()
+        )
+        self._make_room(chat_id, chat_size(changed) - chat_size(chat))
+        self._chats[chat_id] = changed
+        return changed
+
+    def _make_room(self, chat_id: str, delta: int) -> None:
+        """Evict what the budget needs for `delta` more bytes in the chat, then count them."""
+        for doomed in self._space.to_free_for(delta, chat_id):
+            self._evict(doomed)
+        self._space.resize(chat_id, delta)
 
     async def remove_chat(self, session_id: str, chat_id: str) -> tuple[ChatRemoval, str | None]:
         chat = self._chats.get(chat_id)
@@ -191,9 +218,10 @@ class MemoryStore:
         history = self._messages.get(chat_id)
         if history is None:
             return
+        dropped = history[: max(0, len(history) + 1 - keep_last)] if keep_last else []
+        self._make_room(chat_id, message_size(message) - sum(map(message_size, dropped)))
         history.append(message)
-        if keep_last and len(history) > keep_last:
-            del history[: len(history) - keep_last]
+        del history[: len(dropped)]
         chat = self._chats[chat_id]
         stamp = now()
         if message.get("role") == "assistant":
@@ -208,6 +236,7 @@ class MemoryStore:
         if chat is None or chat.active_stream_id != expected:
             return False
         self._chats[chat_id] = replace(chat, active_stream_id=new, updated_at=now())
+        self._space.set_idle(chat_id, new is None)
         return True
 
     async def add_run(self, run: Run, lease: float) -> None:

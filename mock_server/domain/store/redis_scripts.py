@@ -20,7 +20,6 @@ __all__ = [
     "APPEND_MESSAGE",
     "BEGIN_SEEDING",
     "CHAT_AND_OWNER",
-    "EVICT_IDLE_CHAT",
     "FINISH_RUN",
     "LAPSED_RUNS",
     "MARK_READ",
@@ -97,103 +96,174 @@ redis.call('SET', key, ARGV[4])
 return 1
 """
 
-# Oldest first; a chat is idle when no generation (or claim for one) holds it. A function both
-# scripts below define, so that a bounded add evicts in the same step as it counts and adds.
-_EVICT_FUNCTION = """
-local function evict_idle_chat(p)
-  local total = redis.call('ZCARD', p .. 'chat-order')
-  for start = 0, total - 1, 100 do
-    for _, id in ipairs(redis.call('ZRANGE', p .. 'chat-order', start, start + 99)) do
-      local key = p .. 'chat:' .. id
-      local fields = redis.call('HMGET', key, 'active', 'session')
-      if not fields[1] or fields[1] == '' then
-        local session = fields[2]
-        redis.call('DEL', key, p .. 'messages:' .. id, p .. 'reads:' .. id)
-        redis.call('ZREM', p .. 'chat-order', id)
-        if session then
-          redis.call('LREM', p .. 'chats-of:' .. session, 0, id)
-          if redis.call('LLEN', p .. 'chats-of:' .. session) == 0 then
-            local owner = redis.call('HGET', p .. 'session-owner', session)
-            redis.call('DEL', p .. 'session:' .. session)
-            redis.call('HDEL', p .. 'session-owner', session)
-            if owner then redis.call('LREM', p .. 'sessions-of:' .. owner, 0, session) end
-          end
-        end
-        return id
-      end
+# What a chat takes (see `space`): its `bytes` field, their sum in `bytes`, and `idle-order`, the
+# idle chats (no generation or claim holds them) scored in the order they became idle, with their
+# sum in `idle-bytes`; so that making room costs O(log n) per chat evicted, whatever is busy.
+_CHAT_FUNCTIONS = (
+    _ADD_SESSION_FUNCTION
+    + """
+local function num(value) return tonumber(value) or 0 end
+
+local function set_idle(p, id, idle)
+  local size = num(redis.call('HGET', p .. 'chat:' .. id, 'bytes'))
+  if redis.call('ZREM', p .. 'idle-order', id) == 1 then redis.call('DECRBY', p .. 'idle-bytes', size) end
+  if idle then
+    redis.call('ZADD', p .. 'idle-order', redis.call('INCR', p .. 'idle-seq'), id)
+    redis.call('INCRBY', p .. 'idle-bytes', size)
+  end
+end
+
+local function resize(p, id, delta)
+  redis.call('HINCRBY', p .. 'chat:' .. id, 'bytes', delta)
+  redis.call('INCRBY', p .. 'bytes', delta)
+  if redis.call('ZSCORE', p .. 'idle-order', id) then redis.call('INCRBY', p .. 'idle-bytes', delta) end
+end
+
+-- A chat forgotten with its messages and read marks, and its session when it was the last chat.
+local function forget_chat(p, id)
+  local key = p .. 'chat:' .. id
+  local fields = redis.call('HMGET', key, 'session', 'bytes')
+  set_idle(p, id, false)
+  redis.call('DECRBY', p .. 'bytes', num(fields[2]))
+  redis.call('DEL', key, p .. 'messages:' .. id, p .. 'reads:' .. id)
+  redis.call('ZREM', p .. 'chat-order', id)
+  local session = fields[1]
+  if session then
+    redis.call('LREM', p .. 'chats-of:' .. session, 0, id)
+    if redis.call('LLEN', p .. 'chats-of:' .. session) == 0 then
+      local owner = redis.call('HGET', p .. 'session-owner', session)
+      redis.call('DEL', p .. 'session:' .. session)
+      redis.call('HDEL', p .. 'session-owner', session)
+      if owner then redis.call('LREM', p .. 'sessions-of:' .. owner, 0, session) end
     end
   end
-  return false
+end
+
+-- The idle chats to forget, the longest idle first, so that `need` more bytes fit `budget` (> 0),
+-- never `keep`; false, and nothing to forget, when they cannot.
+local function room_for(p, need, keep, budget)
+  if budget <= 0 then return {} end
+  local over = num(redis.call('GET', p .. 'bytes')) + need - budget
+  if over <= 0 then return {} end
+  local freeable = num(redis.call('GET', p .. 'idle-bytes'))
+  if redis.call('ZSCORE', p .. 'idle-order', keep) then
+    freeable = freeable - num(redis.call('HGET', p .. 'chat:' .. keep, 'bytes'))
+  end
+  if freeable < over then return false end
+  local doomed, start = {}, 0
+  while over > 0 do
+    local ids = redis.call('ZRANGE', p .. 'idle-order', start, start + 9)
+    if #ids == 0 then return false end
+    for _, id in ipairs(ids) do
+      if id ~= keep and over > 0 then
+        table.insert(doomed, id)
+        over = over - num(redis.call('HGET', p .. 'chat:' .. id, 'bytes'))
+      end
+    end
+    start = start + 10
+  end
+  return doomed
 end
 """
+)
 
-# 1: added; 0: a chat of that id is stored; -1: the store holds ARGV[10] chats (> 0), none idle.
-# The count, the eviction and the add are one step: concurrent adds never pass the bound. With
-# ARGV[11] (its owner) and ARGV[12], the chat's session is stored in the same step, once the
-# chat has room: a refused chat leaves no session behind, an evicted one takes none of it.
+# 1: added; 0: a chat of that id is stored; -1: the store holds ARGV[10] chats (> 0), none idle;
+# -3: the chat does not fit the byte budget ARGV[11]. The count, the evictions and the add are one
+# step: concurrent adds never pass a bound. With ARGV[12] (its owner) and ARGV[13], the chat's
+# session is stored in the same step, once the chat has room: a refused chat leaves no session
+# behind, an evicted one takes none of it.
 ADD_CHAT = (
-    _EVICT_FUNCTION
-    + _ADD_SESSION_FUNCTION
+    _CHAT_FUNCTIONS
     + """
 local p, id, session = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'chat:' .. id
 if redis.call('EXISTS', key) == 1 then return 0 end
+local size = #ARGV[4] + #ARGV[8] + #ARGV[9]
+local doomed = room_for(p, size, id, tonumber(ARGV[11]))
+if not doomed then return -3 end
 local most = tonumber(ARGV[10])
-if most > 0 and redis.call('ZCARD', p .. 'chat-order') >= most and not evict_idle_chat(p) then
-  return -1
+if most > 0 and redis.call('ZCARD', p .. 'chat-order') - #doomed >= most then
+  -- the doomed are the longest idle: the next one makes room for the count
+  local next_idle = redis.call('ZRANGE', p .. 'idle-order', #doomed, #doomed)[1]
+  if not next_idle then return -1 end
+  table.insert(doomed, next_idle)
 end
-if ARGV[11] then add_session(p, session, ARGV[11], ARGV[12]) end
+for _, victim in ipairs(doomed) do forget_chat(p, victim) end
+if ARGV[12] then add_session(p, session, ARGV[12], ARGV[13]) end
 redis.call('HSET', key, 'record', ARGV[4], 'session', session, 'active', ARGV[5],
-  'updated', ARGV[6], 'last', ARGV[7], 'title', ARGV[8], 'model', ARGV[9])
+  'updated', ARGV[6], 'last', ARGV[7], 'title', ARGV[8], 'model', ARGV[9], 'bytes', size)
+redis.call('INCRBY', p .. 'bytes', size)
 redis.call('ZADD', p .. 'chat-order', redis.call('INCR', p .. 'chat-seq'), id)
 redis.call('RPUSH', p .. 'chats-of:' .. session, id)
+if ARGV[5] == '' then set_idle(p, id, true) end
 return 1
 """
 )
 
-EVICT_IDLE_CHAT = (
-    _EVICT_FUNCTION
+# 1: added; 0: the chat is not stored (it stays so); -1: the message does not fit the budget ARGV[7].
+# The messages `keep_last` drops are counted off before the budget is checked.
+APPEND_MESSAGE = (
+    _CHAT_FUNCTIONS
     + """
-return evict_idle_chat(ARGV[1])
-"""
-)
-
-APPEND_MESSAGE = """
 local p, id = ARGV[1], ARGV[2]
 local key = p .. 'chat:' .. id
 if redis.call('EXISTS', key) == 0 then return 0 end
 local messages = p .. 'messages:' .. id
-redis.call('RPUSH', messages, ARGV[3])
 local keep = tonumber(ARGV[4])
-if keep > 0 then redis.call('LTRIM', messages, -keep, -1) end
+local drop = 0
+if keep > 0 then drop = math.max(0, redis.call('LLEN', messages) + 1 - keep) end
+local delta = #ARGV[3]
+if drop > 0 then
+  for _, text in ipairs(redis.call('LRANGE', messages, 0, drop - 1)) do delta = delta - #text end
+end
+local doomed = room_for(p, delta, id, tonumber(ARGV[7]))
+if not doomed then return -1 end
+for _, victim in ipairs(doomed) do forget_chat(p, victim) end
+redis.call('RPUSH', messages, ARGV[3])
+if drop > 0 then redis.call('LTRIM', messages, drop, -1) end
+resize(p, id, delta)
 redis.call('HSET', key, 'updated', ARGV[5])
 if ARGV[6] == '1' then redis.call('HSET', key, 'last', ARGV[5]) end
 return 1
 """
+)
 
 # A chat's title and model, once changed, are fields beside its record (which keeps the first ones).
-UPDATE_CHAT = """
+# -1: the change does not fit the byte budget ARGV[6].
+UPDATE_CHAT = (
+    _CHAT_FUNCTIONS
+    + """
 local p, id = ARGV[1], ARGV[2]
 local key = p .. 'chat:' .. id
 if redis.call('EXISTS', key) == 0 then return false end
+local now = redis.call('HMGET', key, 'title', 'model')
+local delta = 0
+if ARGV[3] ~= '' then delta = delta + #ARGV[3] - #(now[1] or '') end
+if ARGV[4] ~= '' then delta = delta + #ARGV[4] - #(now[2] or '') end
+local doomed = room_for(p, delta, id, tonumber(ARGV[6]))
+if not doomed then return -1 end
+for _, victim in ipairs(doomed) do forget_chat(p, victim) end
 if ARGV[3] ~= '' then redis.call('HSET', key, 'title', ARGV[3]) end
 if ARGV[4] ~= '' then redis.call('HSET', key, 'model', ARGV[4]) end
+resize(p, id, delta)
 redis.call('HSET', key, 'updated', ARGV[5])
 return redis.call('HGETALL', key)
 """
+)
 
 # The session's count of chats and the removal in one step: a session keeps at least one chat.
-REMOVE_CHAT = """
+REMOVE_CHAT = (
+    _CHAT_FUNCTIONS
+    + """
 local p, session, id = ARGV[1], ARGV[2], ARGV[3]
 local key = p .. 'chat:' .. id
 if redis.call('HGET', key, 'session') ~= session then return {'missing', ''} end
 if redis.call('LLEN', p .. 'chats-of:' .. session) <= 1 then return {'only-chat', ''} end
 local active = redis.call('HGET', key, 'active') or ''
-redis.call('DEL', key, p .. 'messages:' .. id, p .. 'reads:' .. id)
-redis.call('ZREM', p .. 'chat-order', id)
-redis.call('LREM', p .. 'chats-of:' .. session, 0, id)
+forget_chat(p, id)
 return {'removed', active}
 """
+)
 
 MARK_READ = """
 local p, id = ARGV[1], ARGV[2]
@@ -203,13 +273,17 @@ return 1
 """
 
 # '' stands for no active stream.
-SWAP_ACTIVE_STREAM = """
+SWAP_ACTIVE_STREAM = (
+    _CHAT_FUNCTIONS
+    + """
 local key = ARGV[1] .. 'chat:' .. ARGV[2]
 local active = redis.call('HGET', key, 'active')
 if active ~= ARGV[3] then return 0 end
 redis.call('HSET', key, 'active', ARGV[4], 'updated', ARGV[5])
+set_idle(ARGV[1], ARGV[2], ARGV[4] == '')
 return 1
 """
+)
 
 ADD_RUN = (
     _NOW_MS

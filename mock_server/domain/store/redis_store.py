@@ -23,7 +23,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 
 from mock_server.domain.answers import Answer, answer_json, stored_answer
-from mock_server.domain.errors import TooBusy, TooManyChats
+from mock_server.domain.errors import StoreFull, TooBusy, TooManyChats
 from mock_server.domain.models import Account, Chat, ChatRemoval, Chunk, Message, Run, RunStatus, Session, now
 from mock_server.domain.store import records
 from mock_server.domain.store.base import RunForgotten, RunTaken
@@ -31,7 +31,10 @@ from mock_server.domain.store.redis_link import RedisLink, store_errors
 from mock_server.domain.store.redis_waits import POLL
 
 FULL = -1
-"""`ADD_CHAT`'s answer when the bound is reached and every chat is busy."""
+"""`ADD_CHAT`'s answer when the bound is reached and every chat is busy; the answer of
+`APPEND_MESSAGE` and `UPDATE_CHAT` when the byte budget cannot make room."""
+NO_ROOM = -3
+"""`ADD_CHAT`'s answer when the chat does not fit the byte budget."""
 TAKEN = -2
 """`APPEND_CHUNKS`'s answer to a process that no longer owns the run."""
 MAX_INDEX = 2**63
@@ -52,12 +55,16 @@ _MAX_SESSION_RACES = 50
 
 
 class RedisStore:
-    """`ChatStore` in Redis, under `prefix` (every key and the event channel start with it)."""
+    """`ChatStore` in Redis, under `prefix` (every key and the event channel start with it), its
+    chats and messages within `max_bytes`."""
 
     shared = True
 
-    def __init__(self, url: str, prefix: str = "recoup-mock", connections: int = 10_000) -> None:
+    def __init__(
+        self, url: str, prefix: str = "recoup-mock", connections: int = 10_000, max_bytes: int = 0
+    ) -> None:
         self.url = url
+        self.max_bytes = max_bytes
         self._link = RedisLink(url, prefix, connections)
         self._waiters = self._link.waiters
         self._run = self._link.run
@@ -151,10 +158,13 @@ class RedisStore:
             chat.title,
             chat.model_id,
             max_chats,
+            self.max_bytes,
             *with_session,
         )
         if added == FULL:
             raise TooManyChats()
+        if added == NO_ROOM:
+            raise StoreFull()
         if added:
             return chat
         return await self.get_chat(chat.id) or chat
@@ -163,9 +173,8 @@ class RedisStore:
         count: int = await self._call("ZCARD", self._key("chat-order"))
         return count
 
-    async def evict_idle_chat(self) -> str | None:
-        evicted: str | None = await self._run("EVICT_IDLE_CHAT")
-        return evicted or None
+    async def bytes_used(self) -> int:
+        return int(await self._call("GET", self._key("bytes")) or 0)
 
     async def get_chat(self, chat_id: str) -> Chat | None:
         fields = await self._call("HGETALL", self._key("chat", chat_id))
@@ -185,7 +194,9 @@ class RedisStore:
     async def update_chat(
         self, chat_id: str, *, title: str | None = None, model_id: str | None = None
     ) -> Chat | None:
-        found = await self._run("UPDATE_CHAT", chat_id, title or "", model_id or "", now())
+        found = await self._run("UPDATE_CHAT", chat_id, title or "", model_id or "", now(), self.max_bytes)
+        if found == FULL:
+            raise StoreFull()
         return self._chat(dict(zip(found[::2], found[1::2], strict=True))) if found else None
 
     async def remove_chat(self, session_id: str, chat_id: str) -> tuple[ChatRemoval, str | None]:
@@ -214,7 +225,10 @@ class RedisStore:
 
     async def append_message(self, chat_id: str, message: Message, keep_last: int = 0) -> None:
         assistant = "1" if message.get("role") == "assistant" else "0"
-        await self._run("APPEND_MESSAGE", chat_id, records.message_text(message), keep_last, now(), assistant)
+        text = records.message_text(message)
+        added = await self._run("APPEND_MESSAGE", chat_id, text, keep_last, now(), assistant, self.max_bytes)
+        if added == FULL:
+            raise StoreFull()
 
     async def messages(self, chat_id: str) -> list[Message]:
         texts = await self._call("LRANGE", self._key("messages", chat_id), 0, -1)

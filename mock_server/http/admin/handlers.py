@@ -69,6 +69,7 @@ def state_json(page: StatePage) -> JSON:
         "generating": generating,
         "sessions": page.sessions,
         "nextCursor": next_cursor,
+        "store": {"chats": page.use.chats, "bytes": page.use.bytes, "maxBytes": page.use.max_bytes},
     }
 
 
