@@ -19,6 +19,7 @@ from mock_server.domain.seed import Seed, SeedError, read_seed_file
 from mock_server.http.admin.guard import is_loopback
 from mock_server.http.app import create_app
 from mock_server.http.runtime import store_problem
+from mock_server.http.server import exit_at_once
 from mock_server.http.workers import (
     Supervisor,
     configure_logging,
@@ -236,14 +237,14 @@ def serve(args: argparse.Namespace) -> int:
     port = sock.getsockname()[1]
     print(banner(config, seed, f"http://{_url_host(config.host)}:{port}"), flush=True)
     if server is None:
-        return Supervisor(config, seed, sock).run()
+        exit_at_once(Supervisor(config, seed, sock).run())
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
         # The server ends open streams and shuts down, then re-raises the Ctrl-C it caught
         # (a SIGTERM ends in a normal exit, status 0).
-        return 130
-    return 0
+        exit_at_once(130)
+    exit_at_once(0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

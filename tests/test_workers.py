@@ -252,7 +252,8 @@ def test_a_worker_that_does_not_stop_in_time_is_killed(redis_store_flags: tuple[
         took = time.monotonic() - signalled
         log = served.log.text()
         assert code == 0, log
-        assert 1 <= took < 1.5, f"killed at the shutdown timeout, 1 s; took {took:.2f} s:\n{log}"
+        # Killed a tenth of a second before the timeout, so that the parent too has exited by then.
+        assert 0.9 <= took < 1, f"killed just before the shutdown timeout, 1 s; took {took:.2f} s:\n{log}"
         assert not alive(frozen) and not alive(other)
     assert f"Worker [{frozen}] still running at the deadline: killing it" in log
     assert f"Worker [{other}] still running" not in log and log.count("Application shutdown complete") == 1

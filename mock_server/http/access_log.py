@@ -19,6 +19,7 @@ import contextlib
 import http
 import os
 import sys
+import weakref
 from typing import IO
 from urllib.parse import quote
 
@@ -61,6 +62,18 @@ def line_of(scope: Scope, status: int) -> str:
     )
 
 
+_EVERY: weakref.WeakSet[Lines] = weakref.WeakSet()
+
+
+def flush_all() -> None:
+    """Write every line still waiting, in every log (at exit, however the process exits)."""
+    for lines in list(_EVERY):
+        lines.flush()
+
+
+atexit.register(flush_all)
+
+
 class Lines:
     """Lines waiting to be written to `stream`, written in atomic batches soon after they come.
 
@@ -76,7 +89,7 @@ class Lines:
         self._blocked = False
         """The stream took less than it was given: only the timer tries it again."""
         self._timer: asyncio.TimerHandle | None = None
-        atexit.register(self.flush)
+        _EVERY.add(self)
 
     @property
     def stream(self) -> IO[str]:

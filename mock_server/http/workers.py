@@ -40,6 +40,9 @@ from mock_server.http.server import GracefulServer, answers_of, uvicorn_options
 logger = logging.getLogger("uvicorn.error")
 
 SPAWN = multiprocessing.get_context("spawn")
+PARENT_RESERVE = 0.1
+"""Seconds of `shutdown_timeout` the parent keeps for itself: it kills a worker still running
+this long before the timeout, then exits."""
 
 
 def configure_logging(config: Config) -> None:
@@ -221,8 +224,11 @@ class Supervisor:
         for worker in self.workers:  # those no signal reached: after a failure, or started meanwhile
             if not worker.signalled:
                 _signal(worker, self.stop_signal or signal.SIGTERM)
-        # A worker exits on its own within the timeout (`GracefulServer`): this only catches one that hangs.
-        deadline = (self.stopped_at or time.monotonic()) + self.config.shutdown_timeout
+        # A worker exits on its own within the timeout (`GracefulServer`): this only catches one
+        # that hangs or is starved, early enough for this process to exit in time too.
+        timeout = self.config.shutdown_timeout
+        kept = min(PARENT_RESERVE, timeout / 4)
+        deadline = (self.stopped_at or time.monotonic()) + timeout - kept
         for worker in self.workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.exitcode is None:
