@@ -15,7 +15,7 @@ from pathlib import Path
 from mock_server import __version__, flags
 from mock_server.config import Config, env_default
 from mock_server.domain.demo import DEMO_SEED
-from mock_server.domain.seed import Seed, SeedError, read_seed_file
+from mock_server.domain.seed import Seed, SeedError, read_seed_file, too_large
 from mock_server.http.admin.guard import is_loopback
 from mock_server.http.app import create_app
 from mock_server.http.runtime import store_problem
@@ -219,8 +219,10 @@ def serve(args: argparse.Namespace) -> int:
         admin_cors_origins=tuple(admin_origins),
         admin_hosts=tuple(admin_hosts),
     )
-    refusal = memory_refusal(config) or (
-        asyncio.run(store_problem(config)) if config.store != "memory" else None
+    refusal = (
+        memory_refusal(config)
+        or too_large(seed, config.max_store_bytes)
+        or (asyncio.run(store_problem(config)) if config.store != "memory" else None)
     )
     if refusal:
         print(f"recoup-mock: {refusal}", file=sys.stderr)

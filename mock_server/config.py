@@ -52,7 +52,7 @@ class Config:
     """Bytes the chats may hold: their records and messages, as the JSON a store writes; beyond,
     the chats idle the longest are evicted, or the write is refused (507); 0: no bound."""
     max_generations: int = 1000
-    """Most answers generating at once (429 with Retry-After beyond); 0: no bound."""
+    """Most answers generating at once in each process (429 with Retry-After beyond); 0: no bound."""
     max_messages_per_chat: int = 1000
     """Messages a chat keeps, the latest; older ones are dropped (0: all)."""
     run_retention: float = 60.0

@@ -284,7 +284,7 @@ SETTINGS = (
         "--max-generations",
         non_negative_int,
         "N",
-        "most answers generating at once; 429 with Retry-After beyond",
+        "most answers generating at once in each process (each worker); 429 with Retry-After beyond",
     ),
     Setting("--max-messages-per-chat", non_negative_int, "N", "messages a chat keeps, the latest (0: all)"),
     Setting(

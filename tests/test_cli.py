@@ -32,6 +32,7 @@ SERVE_FLAGS = (
     "--keep-alive-timeout",
     "--max-header-bytes",
     "--shutdown-timeout",
+    "--max-store-bytes",
 )
 
 
@@ -153,3 +154,16 @@ def test_quiet_serves_without_access_log_or_journal():
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_seed_larger_than_the_byte_budget_is_refused_before_serving():
+    result = subprocess.run(
+        [sys.executable, "-m", "mock_server.cli", "serve", "--port", "0", "--max-store-bytes", "1K"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "the seed's chats and messages take" in result.stderr
+    assert "more than --max-store-bytes (1,024)" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -230,3 +230,16 @@ async def test_the_journal_keeps_an_excerpt_of_a_large_body_not_the_body(bounded
     [entry] = [e for e in bounded.runtime.journal.entries() if e.path == "/api/sessions"]
     assert len(entry.body) <= 2048 and entry.body_truncated
     await raw.aclose()
+
+
+async def test_a_seed_larger_than_the_byte_budget_is_507_and_changes_nothing(bounded: MockApp):
+    runtime = bounded.runtime
+    runtime.store.max_bytes = 20_000
+    before = await runtime.service.state()
+    chat = {"messages": [{"role": "user", "text": "x" * 30_000}]}
+    seed = {"accounts": [{"id": "big", "api_keys": ["big-key"], "sessions": [{"chats": [chat]}]}]}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bounded), base_url="http://mock") as http:
+        response = await http.put("/__mock/seed", json=seed)
+    assert_error(response, 507, "more than --max-store-bytes (20,000); nothing was changed")
+    assert "retry-after" not in response.headers, "a seed too large stays so"
+    assert await runtime.service.state() == before

@@ -166,6 +166,12 @@ class StoreFull(DomainError):
     retry_after: int | None = 1
 
 
+class SeedTooLarge(StoreFull):
+    """A seed whose chats and messages alone pass `--max-store-bytes`: refused before any reset."""
+
+    retry_after = None
+
+
 class StoreUnavailable(DomainError):
     """The shared store (Redis) cannot be reached; the request may be tried again shortly."""
 

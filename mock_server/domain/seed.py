@@ -19,6 +19,7 @@ import yaml
 from mock_server.domain.answers import Answer, answer_problems, parse_answer, text_only
 from mock_server.domain.models import Account, Chat, Fault, Message, Session, is_uuid, new_id
 from mock_server.domain.service import UNTIL_STOPPED, ChatService
+from mock_server.domain.store.space import chat_size, message_size
 
 Seed = dict[str, Any]
 
@@ -266,14 +267,37 @@ async def apply_seed(service: ChatService, seed: Seed) -> None:
             )
             await service.add_session(session)
             for chat_entry in entry.get("chats", []):
-                chat = Chat(
-                    id=chat_entry.get("id") or new_id(),
-                    session_id=session.id,
-                    title=chat_entry.get("title", "New chat"),
-                    answer=parse_answer(chat_entry["answer"]) if "answer" in chat_entry else None,
-                )
+                chat = _chat(chat_entry, session.id)
                 await service.add_chat(chat, [_message(m) for m in chat_entry.get("messages", [])])
                 await _start_generating(service, chat, chat_entry.get("generating"))
+
+
+def seed_bytes(seed: Seed) -> int:
+    """The bytes the seed's chats and messages take in a store (see `store.space`)."""
+    total = 0
+    for account in seed["accounts"]:
+        for entry in account.get("sessions", []):
+            for chat_entry in entry.get("chats", []):
+                total += chat_size(_chat(chat_entry, entry.get("id") or new_id()))
+                total += sum(message_size(_message(m)) for m in chat_entry.get("messages", []))
+    return total
+
+
+def too_large(seed: Seed, max_bytes: int) -> str | None:
+    """Why the seed cannot be loaded within `max_bytes` (0: no bound), or None when it fits."""
+    needed = seed_bytes(seed) if max_bytes else 0
+    if needed <= max_bytes:
+        return None
+    return f"the seed's chats and messages take {needed:,} bytes, more than --max-store-bytes ({max_bytes:,})"
+
+
+def _chat(entry: dict[str, Any], session_id: str) -> Chat:
+    return Chat(
+        id=entry.get("id") or new_id(),
+        session_id=session_id,
+        title=entry.get("title", "New chat"),
+        answer=parse_answer(entry["answer"]) if "answer" in entry else None,
+    )
 
 
 async def _start_generating(service: ChatService, chat: Chat, spec: bool | dict[str, Any] | None) -> None:

@@ -19,10 +19,10 @@ from connexion import request
 
 from mock_server.config import Config
 from mock_server.domain import tasks
-from mock_server.domain.errors import StoreUnavailable
+from mock_server.domain.errors import SeedTooLarge, StoreUnavailable
 from mock_server.domain.generation import Generations, Pacing
 from mock_server.domain.leases import LeaseKeeper
-from mock_server.domain.seed import Seed, apply_seed
+from mock_server.domain.seed import Seed, apply_seed, too_large
 from mock_server.domain.service import ChatService
 from mock_server.domain.store import ChatStore, open_store
 from mock_server.flags import masked
@@ -113,6 +113,9 @@ class Runtime:
     async def _seed(self, seed: Seed, digest: str, *, reset: bool = False) -> None:
         """Load `seed`, which `begin_seeding` granted this process; a failure frees the grant."""
         try:
+            refusal = too_large(seed, self.store.max_bytes)
+            if refusal:
+                raise SeedTooLarge(f"{refusal[0].upper()}{refusal[1:]}; nothing was changed")
             if reset:
                 await self.service.reset()
             await apply_seed(self.service, seed)

@@ -23,6 +23,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mock_server.domain import tasks
 from mock_server.domain.errors import StoreUnavailable
+from mock_server.domain.store import redis_chat_scripts as chat_lua
 from mock_server.domain.store import redis_scripts as lua
 from mock_server.domain.store.redis_waits import POLL, Waiters
 
@@ -74,7 +75,11 @@ class RedisLink:
             retry_on_error=[RedisConnectionError],
             max_connections=connections,
         )
-        self._scripts = {name: self.redis.register_script(getattr(lua, name)) for name in lua.__all__}
+        self._scripts = {
+            name: self.redis.register_script(getattr(scripts, name))
+            for scripts in (lua, chat_lua)
+            for name in scripts.__all__
+        }
         self.waiters = Waiters()
         self._listener: asyncio.Task[None] | None = None
 

@@ -3,7 +3,7 @@ idle, the longest idle first, so that making room evicts in O(1) per chat whatev
 
 A chat's size is its stored record, title and model and every message it keeps, each as the JSON
 text a store writes (`records`): the same number on every store. The memory store keeps a `Space`;
-the Redis store keeps the same figures in Redis (`redis_scripts`).
+the Redis store keeps the same figures in Redis (`redis_chat_scripts`).
 """
 
 from __future__ import annotations
