@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from contract_judge.bodies import error_body_problem
-from tests.mock_process import STORES, serving_on
+from tests.mock_process import STORES, Served, serving_on
 
 MAX_CHATS = 40
 KEY = "bounds-key"
@@ -36,14 +38,24 @@ async def _create_sessions(url: str, count: int) -> list[int]:
     return [answer.status_code for answer in answers]
 
 
-@pytest.mark.parametrize("store", STORES)
-def test_max_chats_holds_under_three_times_its_size_of_concurrent_creates(
-    store: str, tmp_path: Path, request: pytest.FixtureRequest
-):
+@pytest.fixture
+def bounded(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., ContextManager[Served]]:
+    """`recoup-mock serve FLAGS` on a store of `STORES`, with one account of `KEY` and nothing else."""
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps({"accounts": [{"id": "bounds", "api_keys": [KEY]}]}))
-    redis_url = None if store == "memory" else request.getfixturevalue("redis_url")
-    with serving_on(store, redis_url, "--seed", str(seed), "--max-chats", str(MAX_CHATS)) as served:
+
+    def serve(store: str, *flags: str) -> ContextManager[Served]:
+        redis_url = None if store == "memory" else request.getfixturevalue("redis_url")
+        return serving_on(store, redis_url, "--seed", str(seed), *flags)
+
+    return serve
+
+
+@pytest.mark.parametrize("store", STORES)
+def test_max_chats_holds_under_three_times_its_size_of_concurrent_creates(
+    store: str, bounded: Callable[..., ContextManager[Served]]
+):
+    with bounded(store, "--max-chats", str(MAX_CHATS)) as served:
         statuses = asyncio.run(_create_sessions(served.url, 3 * MAX_CHATS))
         assert statuses == [200] * (3 * MAX_CHATS), "every create evicts an idle chat at the bound"
         sessions, chats = _count_chats(served.url)
@@ -84,14 +96,10 @@ async def _new_chats(url: str, count: int) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("store", STORES)
 def test_the_byte_budget_holds_under_a_flood_of_large_messages(
-    store: str, tmp_path: Path, request: pytest.FixtureRequest
+    store: str, bounded: Callable[..., ContextManager[Served]]
 ):
-    seed = tmp_path / "seed.json"
-    seed.write_text(json.dumps({"accounts": [{"id": "bounds", "api_keys": [KEY]}]}))
-    redis_url = None if store == "memory" else request.getfixturevalue("redis_url")
     pacing = ("--first-token-delay", "0.5", "--tokens-per-second", "200")  # answers last a while
-    flags = ("--seed", str(seed), "--max-store-bytes", str(MAX_STORE_BYTES), *pacing)
-    with serving_on(store, redis_url, *flags) as served:
+    with bounded(store, "--max-store-bytes", str(MAX_STORE_BYTES), *pacing) as served:
         chats = asyncio.run(_new_chats(served.url, FLOODED_CHATS))
         answers = asyncio.run(_flood(served.url, chats))
         use = _store_use(served.url)

@@ -130,6 +130,14 @@ local function room_for(p, need, keep, budget)
   end
   return doomed
 end
+
+-- `room_for`'s chats forgotten; false, and nothing forgotten, when `need` cannot fit.
+local function make_room(p, need, keep, budget)
+  local doomed = room_for(p, need, keep, budget)
+  if not doomed then return false end
+  for _, victim in ipairs(doomed) do forget_chat(p, victim) end
+  return true
+end
 """
 )
 
@@ -182,9 +190,7 @@ local delta = #ARGV[3]
 if drop > 0 then
   for _, text in ipairs(redis.call('LRANGE', messages, 0, drop - 1)) do delta = delta - #text end
 end
-local doomed = room_for(p, delta, id, tonumber(ARGV[7]))
-if not doomed then return -1 end
-for _, victim in ipairs(doomed) do forget_chat(p, victim) end
+if not make_room(p, delta, id, tonumber(ARGV[7])) then return -1 end
 redis.call('RPUSH', messages, ARGV[3])
 if drop > 0 then redis.call('LTRIM', messages, drop, -1) end
 resize(p, id, delta)
@@ -206,9 +212,7 @@ local now = redis.call('HMGET', key, 'title', 'model')
 local delta = 0
 if ARGV[3] ~= '' then delta = delta + #ARGV[3] - #(now[1] or '') end
 if ARGV[4] ~= '' then delta = delta + #ARGV[4] - #(now[2] or '') end
-local doomed = room_for(p, delta, id, tonumber(ARGV[6]))
-if not doomed then return -1 end
-for _, victim in ipairs(doomed) do forget_chat(p, victim) end
+if not make_room(p, delta, id, tonumber(ARGV[6])) then return -1 end
 if ARGV[3] ~= '' then redis.call('HSET', key, 'title', ARGV[3]) end
 if ARGV[4] ~= '' then redis.call('HSET', key, 'model', ARGV[4]) end
 resize(p, id, delta)
