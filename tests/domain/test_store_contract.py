@@ -388,6 +388,14 @@ async def test_a_bounded_add_evicts_the_chat_idle_the_longest_with_its_messages_
     assert await store.chat_count() == 3 and await store.get_chat(busy.id) is not None
 
 
+async def test_a_chat_added_to_the_session_whose_last_chat_it_evicts_keeps_the_session(store: ChatStore):
+    only = await a_chat(store)
+    added = await store.add_chat(Chat(id=new_id(), session_id=only.session_id), max_chats=1)
+    assert await store.get_chat(only.id) is None
+    assert await store.get_session(only.session_id) is not None
+    assert [c.id for c in await store.chats(only.session_id)] == [added.id]
+
+
 async def test_a_chat_answered_since_has_been_idle_for_less_time_than_one_left_alone(store: ChatStore):
     answered, alone = await a_chat(store), await a_chat(store)
     assert await store.swap_active_stream(answered.id, None, "run_a")

@@ -115,7 +115,7 @@ class MemoryStore(MemoryRuns):
                 raise TooManyChats()
             doomed.append(longest_idle)
         for chat_id in doomed:
-            self._evict(chat_id)
+            self._evict(chat_id, keeping=chat.session_id)
         if session is not None:
             await self.add_session(session)
         self._chats[chat.id] = chat
@@ -130,10 +130,12 @@ class MemoryStore(MemoryRuns):
     async def bytes_used(self) -> int:
         return self._space.used
 
-    def _evict(self, chat_id: str) -> None:
+    def _evict(self, chat_id: str, keeping: str | None = None) -> None:
+        """Forget the chat, and its session when it was the last chat, unless that is `keeping`
+        (the session a new chat is added to)."""
         chat = self._chats[chat_id]
         self._forget_chat(chat)
-        if not self._chats_of[chat.session_id]:
+        if not self._chats_of[chat.session_id] and chat.session_id != keeping:
             self._forget_session(chat.session_id)
 
     def _forget_chat(self, chat: Chat) -> None:

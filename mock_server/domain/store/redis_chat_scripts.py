@@ -85,8 +85,9 @@ local function resize(p, id, delta)
   if redis.call('ZSCORE', p .. 'idle-order', id) then redis.call('INCRBY', p .. 'idle-bytes', delta) end
 end
 
--- A chat forgotten with its messages and read marks, and its session when it was the last chat.
-local function forget_chat(p, id)
+-- A chat forgotten with its messages and read marks, and its session when it was the last chat,
+-- unless that is `keeping` (the session a new chat is added to).
+local function forget_chat(p, id, keeping)
   local key = p .. 'chat:' .. id
   local fields = redis.call('HMGET', key, 'session', 'bytes')
   set_idle(p, id, false)
@@ -96,7 +97,7 @@ local function forget_chat(p, id)
   local session = fields[1]
   if session then
     redis.call('LREM', p .. 'chats-of:' .. session, 0, id)
-    if redis.call('LLEN', p .. 'chats-of:' .. session) == 0 then
+    if redis.call('LLEN', p .. 'chats-of:' .. session) == 0 and session ~= keeping then
       local owner = redis.call('HGET', p .. 'session-owner', session)
       redis.call('DEL', p .. 'session:' .. session)
       redis.call('HDEL', p .. 'session-owner', session)
@@ -162,7 +163,7 @@ if most > 0 and redis.call('ZCARD', p .. 'chat-order') - #doomed >= most then
   if not next_idle then return -1 end
   table.insert(doomed, next_idle)
 end
-for _, victim in ipairs(doomed) do forget_chat(p, victim) end
+for _, victim in ipairs(doomed) do forget_chat(p, victim, session) end
 if ARGV[12] then add_session(p, session, ARGV[12], ARGV[13]) end
 redis.call('HSET', key, 'record', ARGV[4], 'session', session, 'active', ARGV[5],
   'updated', ARGV[6], 'last', ARGV[7], 'title', ARGV[8], 'model', ARGV[9], 'bytes', size)
