@@ -20,7 +20,6 @@ from mock_server.domain.errors import (
     InvalidInput,
     InvalidUUID,
     RunUnreadable,
-    StoreFull,
     TooManyGenerations,
     UnknownCredentials,
 )
@@ -150,14 +149,12 @@ class ChatService:
         if self.generations.full():
             raise TooManyGenerations()
         claim = new_claim()
-        if not await self.store.swap_active_stream(chat_id, None, claim):
+        # The prompt is stored with the claim, in one step: a prompt the store has no room for
+        # leaves the chat as it was.
+        if not await self.store.swap_active_stream(
+            chat_id, None, claim, adding=prompt, keep_last=self.max_messages
+        ):
             raise ChatBusy(busy_message)
-        if prompt is not None:
-            try:
-                await self.store.append_message(chat_id, prompt, self.max_messages)
-            except StoreFull:
-                await self.store.swap_active_stream(chat_id, claim, None)  # refused: nothing changed
-                raise
         return await self.generations.start(chat_id, claim, answer, fault=fault, model_id=model_id)
 
     async def send(self, account: Account, session_id: str, chat_id: str, messages: list[Message]) -> Sent:

@@ -436,6 +436,24 @@ async def test_a_full_budget_evicts_the_chats_idle_the_longest_never_the_chat_wr
     assert kept and kept == [chat.id for chat in idle][-len(kept) :], "the longest idle go first"
 
 
+async def test_a_claim_stores_its_message_in_the_same_step_or_neither(store: ChatStore):
+    store.max_bytes = 3_000
+    longest_idle, chat = await a_chat(store), await a_chat(store)
+    before = await store.get_chat(chat.id)
+    with pytest.raises(StoreFull):
+        await store.swap_active_stream(chat.id, None, "claim_1", adding=a_message("c" * 3_000))
+    assert await store.get_chat(chat.id) == before, "its time and its stream as they were"
+    assert await store.messages(chat.id) == []
+    await store.add_chat(a_new_chat(), max_chats=2)
+    assert await store.get_chat(longest_idle.id) is None, "its place in the idle order as it was"
+    prompt = a_message("fits")
+    assert await store.swap_active_stream(chat.id, None, "claim_2", adding=prompt)
+    assert await store.messages(chat.id) == [prompt]
+    assert (await store.get_chat(chat.id)).active_stream_id == "claim_2"
+    assert not await store.swap_active_stream(chat.id, None, "claim_3", adding=a_message("lost"))
+    assert await store.messages(chat.id) == [prompt], "a claim that loses stores nothing"
+
+
 async def test_what_cannot_fit_the_budget_is_refused_and_evicts_nothing(store: ChatStore):
     store.max_bytes = 3_000
     busy, idle = await a_chat(store), await a_chat(store)

@@ -109,8 +109,19 @@ class ChatStore(Protocol):
 
     async def messages(self, chat_id: str) -> list[Message]: ...
 
-    async def swap_active_stream(self, chat_id: str, expected: str | None, new: str | None) -> bool:
-        """Compare-and-set the chat's `active_stream_id`; True when it held `expected`."""
+    async def swap_active_stream(
+        self,
+        chat_id: str,
+        expected: str | None,
+        new: str | None,
+        *,
+        adding: Message | None = None,
+        keep_last: int = 0,
+    ) -> bool:
+        """Compare-and-set the chat's `active_stream_id`; True when it held `expected`. With
+        `adding`, that message is appended (as `append_message` does) in the same step: when it
+        does not fit the byte budget, `StoreFull`, and neither happens (a send refused so leaves
+        the chat as it was, its time and its place in the idle order included)."""
         ...
 
     # Generations

@@ -194,6 +194,9 @@ class MemoryStore(MemoryRuns):
         return [self._chats[c] for c in self._chats_of.get(session_id, [])]
 
     async def append_message(self, chat_id: str, message: Message, keep_last: int = 0) -> None:
+        self._append(chat_id, message, keep_last)
+
+    def _append(self, chat_id: str, message: Message, keep_last: int) -> None:
         history = self._messages.get(chat_id)
         if history is None:
             return
@@ -210,11 +213,21 @@ class MemoryStore(MemoryRuns):
     async def messages(self, chat_id: str) -> list[Message]:
         return list(self._messages.get(chat_id, []))
 
-    async def swap_active_stream(self, chat_id: str, expected: str | None, new: str | None) -> bool:
+    async def swap_active_stream(
+        self,
+        chat_id: str,
+        expected: str | None,
+        new: str | None,
+        *,
+        adding: Message | None = None,
+        keep_last: int = 0,
+    ) -> bool:
         chat = self._chats.get(chat_id)
         if chat is None or chat.active_stream_id != expected:
             return False
-        self._chats[chat_id] = replace(chat, active_stream_id=new, updated_at=now())
+        if adding is not None:
+            self._append(chat_id, adding, keep_last)  # `StoreFull` before it changes anything
+        self._chats[chat_id] = replace(self._chats[chat_id], active_stream_id=new, updated_at=now())
         self._space.set_idle(chat_id, new is None)
         return True
 

@@ -139,6 +139,27 @@ local function make_room(p, need, keep, budget)
   for _, victim in ipairs(doomed) do forget_chat(p, victim) end
   return true
 end
+
+-- A message appended to a stored chat, keeping its last `keep` (0: all), at `now`; `assistant`
+-- ('1') stamps the last answer too. The messages `keep` drops are counted off before the budget
+-- is checked; false, and nothing changed, when the message does not fit.
+local function append_message(p, id, text, keep, now, assistant, budget)
+  local key = p .. 'chat:' .. id
+  local messages = p .. 'messages:' .. id
+  local drop = 0
+  if keep > 0 then drop = math.max(0, redis.call('LLEN', messages) + 1 - keep) end
+  local delta = #text
+  if drop > 0 then
+    for _, old in ipairs(redis.call('LRANGE', messages, 0, drop - 1)) do delta = delta - #old end
+  end
+  if not make_room(p, delta, id, budget) then return false end
+  redis.call('RPUSH', messages, text)
+  if drop > 0 then redis.call('LTRIM', messages, drop, -1) end
+  resize(p, id, delta)
+  redis.call('HSET', key, 'updated', now)
+  if assistant == '1' then redis.call('HSET', key, 'last', now) end
+  return true
+end
 """
 )
 
@@ -175,28 +196,16 @@ return 1
 """
 )
 
-# 1: added; 0: the chat is not stored (it stays so); -1: the message does not fit the budget ARGV[7].
-# The messages `keep_last` drops are counted off before the budget is checked.
+# 1: added; 0: the chat is not stored (it stays so); -1: the message does not fit the budget.
+# ARGV[3] is the time, ARGV[4..7] the message, how many to keep, whether it is an answer, the budget.
 APPEND_MESSAGE = (
     _CHAT_FUNCTIONS
     + """
 local p, id = ARGV[1], ARGV[2]
-local key = p .. 'chat:' .. id
-if redis.call('EXISTS', key) == 0 then return 0 end
-local messages = p .. 'messages:' .. id
-local keep = tonumber(ARGV[4])
-local drop = 0
-if keep > 0 then drop = math.max(0, redis.call('LLEN', messages) + 1 - keep) end
-local delta = #ARGV[3]
-if drop > 0 then
-  for _, text in ipairs(redis.call('LRANGE', messages, 0, drop - 1)) do delta = delta - #text end
+if redis.call('EXISTS', p .. 'chat:' .. id) == 0 then return 0 end
+if not append_message(p, id, ARGV[4], tonumber(ARGV[5]), ARGV[3], ARGV[6], tonumber(ARGV[7])) then
+  return -1
 end
-if not make_room(p, delta, id, tonumber(ARGV[7])) then return -1 end
-redis.call('RPUSH', messages, ARGV[3])
-if drop > 0 then redis.call('LTRIM', messages, drop, -1) end
-resize(p, id, delta)
-redis.call('HSET', key, 'updated', ARGV[5])
-if ARGV[6] == '1' then redis.call('HSET', key, 'last', ARGV[5]) end
 return 1
 """
 )
@@ -244,14 +253,20 @@ return 1
 """
 
 # '' stands for no active stream.
+# 1: swapped; 0: the chat did not hold ARGV[3]; -1: the message ARGV[6..9] (as APPEND_MESSAGE's
+# ARGV[4..7]), to append in the same step, does not fit the budget: neither happened.
 SWAP_ACTIVE_STREAM = (
     _CHAT_FUNCTIONS
     + """
-local key = ARGV[1] .. 'chat:' .. ARGV[2]
+local p, id = ARGV[1], ARGV[2]
+local key = p .. 'chat:' .. id
 local active = redis.call('HGET', key, 'active')
 if active ~= ARGV[3] then return 0 end
+if ARGV[6] and not append_message(p, id, ARGV[6], tonumber(ARGV[7]), ARGV[5], ARGV[8], tonumber(ARGV[9])) then
+  return -1
+end
 redis.call('HSET', key, 'active', ARGV[4], 'updated', ARGV[5])
-set_idle(ARGV[1], ARGV[2], ARGV[4] == '')
+set_idle(p, id, ARGV[4] == '')
 return 1
 """
 )

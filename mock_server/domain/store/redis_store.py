@@ -220,18 +220,33 @@ class RedisStore(RedisRuns):
         return [chat for chat in map(self._chat, found) if chat is not None]
 
     async def append_message(self, chat_id: str, message: Message, keep_last: int = 0) -> None:
-        assistant = "1" if message.get("role") == "assistant" else "0"
-        text = records.message_text(message)
-        added = await self._run("APPEND_MESSAGE", chat_id, text, keep_last, now(), assistant, self.max_bytes)
+        added = await self._run("APPEND_MESSAGE", chat_id, now(), *self._appending(message, keep_last))
         if added == FULL:
             raise StoreFull()
+
+    def _appending(self, message: Message, keep_last: int) -> tuple[str, int, str, int]:
+        """The arguments of the Lua `append_message` after the chat and the time."""
+        assistant = "1" if message.get("role") == "assistant" else "0"
+        return records.message_text(message), keep_last, assistant, self.max_bytes
 
     async def messages(self, chat_id: str) -> list[Message]:
         texts = await self._call("LRANGE", self._key("messages", chat_id), 0, -1)
         return [records.message_of(text) for text in texts]
 
-    async def swap_active_stream(self, chat_id: str, expected: str | None, new: str | None) -> bool:
-        return bool(await self._run("SWAP_ACTIVE_STREAM", chat_id, expected or "", new or "", now()))
+    async def swap_active_stream(
+        self,
+        chat_id: str,
+        expected: str | None,
+        new: str | None,
+        *,
+        adding: Message | None = None,
+        keep_last: int = 0,
+    ) -> bool:
+        appending = self._appending(adding, keep_last) if adding is not None else ()
+        swapped = await self._run("SWAP_ACTIVE_STREAM", chat_id, expected or "", new or "", now(), *appending)
+        if swapped == FULL:
+            raise StoreFull()
+        return bool(swapped)
 
     # Seeding and shared settings
 
