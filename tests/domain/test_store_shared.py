@@ -268,6 +268,39 @@ async def test_concurrent_large_messages_in_two_processes_never_pass_the_byte_bu
     assert await here.bytes_used() == counted, "the count is what is stored, after every race"
 
 
+async def test_a_reset_among_concurrent_writes_leaves_the_counts_what_is_stored(store_pair: Pair):
+    here, there = store_pair
+    here.max_bytes = there.max_bytes = 10_000_000
+    message = {"id": "m", "role": "user", "parts": [{"type": "text", "text": "w" * 500}]}
+    written, some_written = 0, asyncio.Event()
+
+    async def writer(n: int) -> None:
+        nonlocal written
+        for turn in range(30):
+            session = Session(id=new_id(), account_id="acct", title=f"s{n}-{turn}")
+            chat = await there.add_chat(Chat(id=new_id(), session_id=session.id), 0, session)
+            await there.append_message(chat.id, message)
+            await there.update_chat(chat.id, title=f"renamed {n}-{turn}")
+            written += 1
+            if written == 100:
+                some_written.set()
+            await asyncio.sleep(0)  # the memory store never yields: let the others, and the reset, in
+
+    async def reset_midway() -> None:
+        await some_written.wait()
+        await here.clear()
+
+    await asyncio.gather(*(writer(n) for n in range(8)), reset_midway())
+    stored = [c for s in await there.sessions("acct") for c in await there.chats(s.id)]
+    assert 0 < len(stored) < 8 * 30, "the reset came among the writes"
+    counted = sum([chat_size(c) + sum(map(message_size, await there.messages(c.id))) for c in stored])
+    assert await here.bytes_used() == counted
+    assert await here.chat_count() == len(stored)
+    for _ in stored:  # each bounded add evicts one chat left, so every one is in the idle order
+        await here.add_chat(Chat(id=new_id(), session_id=new_id()), max_chats=1)
+    assert not [c for c in stored if await there.get_chat(c.id) is not None]
+
+
 async def test_a_bounded_add_with_every_chat_busy_is_refused_and_stores_nothing(store_pair: Pair):
     here, there = store_pair
     session = Session(id=new_id(), account_id="acct", title="s")

@@ -20,7 +20,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mock_server.domain.answers import Answer, answer_json, stored_answer
@@ -300,25 +300,4 @@ class RedisStore(RedisRuns):
 
     async def clear(self) -> None:
         self._accounts.clear()
-        with store_errors():
-            keys = self._link.redis.scan_iter(match=self._link.prefix + "*", count=500)
-            kept = {self._key("kept")}
-            held = await self._call("GET", self._key("seed"))
-            if held is not None and held.startswith("loading:"):
-                kept.add(self._key("seed"))  # the grant of the load this clear is part of
-            async for batch in _batches(keys):
-                doomed = [key for key in batch if key not in kept]
-                if doomed:
-                    await self._link.redis.unlink(*doomed)
-            await self._link.redis.publish(self._link.events, "reset")
-
-
-async def _batches(keys: AsyncIterator[str], size: int = 500) -> AsyncIterator[list[str]]:
-    batch: list[str] = []
-    async for key in keys:
-        batch.append(key)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        await self._run("CLEAR")
