@@ -322,8 +322,9 @@ SETTINGS = (
         "--shutdown-timeout",
         non_negative_float,
         SECONDS,
-        "seconds from SIGTERM or Ctrl-C until the process has exited; open answer streams are "
-        "ended first (a stopped answer's chunks, then [DONE]); a second Ctrl-C exits at once",
+        "seconds from SIGTERM or Ctrl-C until the process, workers included, has exited; open "
+        "answer streams are ended first (a stopped answer's chunks, then [DONE]), and a worker "
+        "still running just before the end is killed, its streams cut; a second Ctrl-C exits at once",
     ),
 )
 
