@@ -32,7 +32,8 @@ from mock_server.domain.store.redis_runs import RedisRuns
 
 FULL = -1
 """`ADD_CHAT`'s answer when the bound is reached and every chat is busy; the answer of
-`APPEND_MESSAGE` and `UPDATE_CHAT` when the byte budget cannot make room."""
+`APPEND_MESSAGE`, `UPDATE_CHAT` and `SWAP_ACTIVE_STREAM` (with a message) when the byte budget
+cannot make room."""
 NO_ROOM = -3
 """`ADD_CHAT`'s answer when the chat does not fit the byte budget."""
 SEEDING_WINDOW = 30
