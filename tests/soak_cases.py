@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import json
 import os
 import re
 import signal
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from contract_judge.bodies import error_body_problem
 
 KEY_A = "demo-key-a"
 KEY_B = "demo-key-b"
@@ -180,11 +181,16 @@ class Tally:
     ) -> None:
         with self.lock:
             self.statuses[f"{kind} {status if status is not None else 'no answer'}"] += 1
-            if status in DELIBERATE and contract_error(body, content_type):
+            if status in DELIBERATE and contract_error(body, content_type, status):
                 self.deliberate.append(f"[{kind}] {status} {body[:120]!r}\n    request: {request}")
             elif status is not None and status >= 500:
                 self.server_errors.append(f"[{kind}] {status} {body[:300]!r}\n    request: {request}")
-            elif status is not None and status >= 400 and body and not contract_error(body, content_type):
+            elif (
+                status is not None
+                and status >= 400
+                and body
+                and not contract_error(body, content_type, status)
+            ):
                 self.findings.append(
                     f"[{kind}] {status} is not the contract's error body: {content_type!r} {body[:160]!r}"
                     f"\n    request: {request}"
@@ -219,17 +225,9 @@ class Tally:
         return "\n".join(lines)
 
 
-def contract_error(body: bytes, content_type: str) -> bool:
-    """`{"status": "error", "error": "..."}` as application/json."""
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        return False
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return False
-    return (
-        isinstance(parsed, dict) and parsed.get("status") == "error" and isinstance(parsed.get("error"), str)
-    )
+def contract_error(body: bytes, content_type: str, status: int) -> bool:
+    """The contract's error body, as the suite judges it."""
+    return error_body_problem(status, content_type, body) is None
 
 
 # Raw HTTP/1.1

@@ -11,28 +11,20 @@ from contract_tests.client import ChatRef, RecoupClient
 from mock_server.domain.store import MemoryStore
 from mock_server.http.app import create_app
 from tests.conftest import KEY_A, TEST_CONFIG, TEST_SEED
-
-
-def assert_error_body(response: httpx.Response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert body["status"] == "error"
-    assert isinstance(body["error"], str) and body["error"]
-    return body
+from tests.judging import assert_error
 
 
 async def test_unknown_route_is_404_in_the_error_body(api: RecoupClient):
     response = await api.http.get("/api/nowhere", headers=api.auth_headers())
-    assert assert_error_body(response, 404)["error"] == "Not found"
+    assert_error(response, 404, "Not found")
 
 
 async def test_id_with_a_newline_is_400_not_a_routing_404(api: RecoupClient):
     for chat_id in ("%0A", "a%0Ab", "%0A%0A"):
         response = await api.http.post(f"/api/chat/{chat_id}/stop", headers=api.auth_headers())
-        assert assert_error_body(response, 400)["error"] == "chatId must be a valid UUID"
+        assert_error(response, 400, "chatId must be a valid UUID")
     response = await api.http.get("/api/sessions/%0A/chats", headers=api.auth_headers())
-    assert assert_error_body(response, 400)["error"] == "sessionId must be a valid UUID"
+    assert_error(response, 400, "sessionId must be a valid UUID")
 
 
 @pytest.mark.parametrize(
@@ -45,7 +37,7 @@ async def test_id_with_a_newline_is_400_not_a_routing_404(api: RecoupClient):
 )
 async def test_wrong_method_is_405_with_allow(api: RecoupClient, method: str, path: str, allow: str):
     response = await api.http.request(method, path, headers=api.auth_headers())
-    assert_error_body(response, 405)
+    assert_error(response, 405)
     assert response.headers["allow"] == allow
 
 
@@ -53,7 +45,7 @@ async def test_wrong_content_type_is_415(api: RecoupClient):
     response = await api.http.post(
         "/api/sessions", content=b"<t/>", headers={**api.auth_headers(), "content-type": "application/xml"}
     )
-    assert_error_body(response, 415)
+    assert_error(response, 415)
 
 
 @pytest.mark.parametrize("label", ["text/plain;charset=UTF-8", "text/plain", None])
@@ -74,14 +66,14 @@ async def test_plain_text_that_is_not_json_is_400(api: RecoupClient):
     response = await api.http.post(
         "/api/chat", content=b"title=x", headers={**api.auth_headers(), "content-type": "text/plain"}
     )
-    assert_error_body(response, 400)
+    assert_error(response, 400)
 
 
 async def test_malformed_json_is_400(api: RecoupClient):
     response = await api.http.post(
         "/api/chat", content=b"{nope", headers={**api.auth_headers(), "content-type": "application/json"}
     )
-    assert_error_body(response, 400)
+    assert_error(response, 400)
 
 
 async def test_body_against_the_schema_is_400(api: RecoupClient, chat: ChatRef):
@@ -91,13 +83,13 @@ async def test_body_against_the_schema_is_400(api: RecoupClient, chat: ChatRef):
         {"chatId": chat.chat_id, "sessionId": chat.session_id, "messages": [{"role": "robot"}]},
     ):
         response = await api.request("POST", "/api/chat", json_body=body)
-        assert_error_body(response, 400)
+        assert_error(response, 400)
 
 
 async def test_non_uuid_ids_in_a_send_are_400(api: RecoupClient, chat: ChatRef):
     body = api.send_body(chat, "hi")
     response = await api.request("POST", "/api/chat", json_body={**body, "chatId": "nope"})
-    assert assert_error_body(response, 400)["error"] == "chatId must be a valid UUID"
+    assert_error(response, 400, "chatId must be a valid UUID")
 
 
 class ExplodingStore(MemoryStore):
@@ -114,7 +106,7 @@ async def test_an_unexpected_exception_is_500_without_a_traceback():
             "/api/chat/0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42/stop", headers={"x-api-key": KEY_A}
         )
     await app.runtime.close()
-    assert assert_error_body(response, 500) == {"status": "error", "error": "Internal server error"}
+    assert assert_error(response, 500) == {"status": "error", "error": "Internal server error"}
     assert "secret" not in response.text and "Traceback" not in response.text
 
 

@@ -14,6 +14,7 @@ from mock_server.config import Config
 from mock_server.domain.chunks import assemble
 from mock_server.http.app import create_app
 from tests.conftest import KEY_A, AdminClient, asgi_client
+from tests.judging import assert_error
 
 SESSION = "aaaaaaaa-0000-4000-8000-00000000000a"
 IGNORES_CANCEL = "44444444-4444-4444-8444-444444444504"
@@ -51,12 +52,6 @@ async def seeded() -> AsyncIterator[tuple[AsyncApp, RecoupClient]]:
     yield app, client
     await client.http.aclose()
     await app.runtime.close()
-
-
-def assert_error(response, status: int, message: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    assert response.json() == {"status": "error", "error": message}
 
 
 async def is_streaming(api: RecoupClient, chat_id: str) -> bool:

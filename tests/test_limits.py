@@ -15,8 +15,9 @@ import pytest
 from contract_tests.client import RecoupClient
 from mock_server.domain.answers import text_only
 from mock_server.http.app import MockApp, create_app
-from mock_server.http.errors import MAX_ERROR_CHARS
+from mock_server.http.error_body import MAX_ERROR_CHARS
 from tests.conftest import KEY_A, TEST_CONFIG, TEST_SEED, asgi_client
+from tests.judging import assert_error
 from tests.loopback import serving
 
 LIMITS = replace(TEST_CONFIG, max_body_bytes=50_000, max_json_depth=32, max_chats=4, max_generations=2)
@@ -45,13 +46,6 @@ def nested(depth: int) -> bytes:
     return b'{"title":' + b"[" * depth + b"]" * depth + b"}"
 
 
-def assert_error(response: httpx.Response, status: int, text: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert body["status"] == "error" and text in body["error"], body
-
-
 # The body
 
 
@@ -61,7 +55,7 @@ async def test_a_body_over_the_limit_is_413_and_creates_nothing(api: RecoupClien
     response = await api.request(
         "POST", "/api/sessions", content=body, headers={"content-type": "application/json"}
     )
-    assert_error(response, 413, "larger than 50,000 bytes")
+    assert_error(response, 413, containing="larger than 50,000 bytes")
     assert await session_count(bounded) == before
 
 
@@ -141,7 +135,7 @@ async def test_json_nested_too_deep_is_400_on_every_operation_with_a_body(
 ):
     headers = {"content-type": "application/json"}
     response = await api.request(method, path, content=nested(depth), headers=headers, validate=False)
-    assert_error(response, 400, "nests")
+    assert_error(response, 400, containing="nests")
 
 
 async def test_json_within_the_depth_bound_is_read(api: RecoupClient):
@@ -178,7 +172,7 @@ async def test_at_the_cap_with_every_chat_busy_a_new_chat_is_429(bounded: MockAp
             await app.runtime.service.generate(chat.chat_id, text_only("long " * 50, repeat=True), fault=None)
         before = await session_count(app)
         response = await api.request("POST", "/api/sessions", json_body={})
-        assert_error(response, 429, "busy")
+        assert_error(response, 429, containing="busy")
         assert response.headers["retry-after"] == "1"
         assert await session_count(app) == before, "a refused session leaves nothing behind"
     finally:
@@ -193,7 +187,7 @@ async def test_answers_beyond_the_generation_cap_are_429_and_leave_the_chat_idle
     for chat in chats[:2]:
         await bounded.runtime.service.generate(chat.chat_id, text_only("long " * 50, repeat=True), fault=None)
     third = await api.send(chats[2], "one too many")
-    assert_error(third, 429, "Too many answers")
+    assert_error(third, 429, containing="Too many answers")
     assert third.headers["retry-after"] == "1"
     assert (await api.chat_state(chats[2]))["isStreaming"] is False
     for chat in chats[:2]:
@@ -240,6 +234,6 @@ async def test_a_seed_larger_than_the_byte_budget_is_507_and_changes_nothing(bou
     seed = {"accounts": [{"id": "big", "api_keys": ["big-key"], "sessions": [{"chats": [chat]}]}]}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=bounded), base_url="http://mock") as http:
         response = await http.put("/__mock/seed", json=seed)
-    assert_error(response, 507, "more than --max-store-bytes (20,000); nothing was changed")
+    assert_error(response, 507, containing="more than --max-store-bytes (20,000); nothing was changed")
     assert "retry-after" not in response.headers, "a seed too large stays so"
     assert await runtime.service.state() == before

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tests.judging import assert_error_body
 from tests.mock_process import Served, mock_process
 
 KEY = "demo-key-a"
@@ -123,14 +124,14 @@ def request(method: str, path: str, body: object = None, **headers: str) -> byte
 
 def assert_contract_error(response: Response, status: int) -> str:
     """The response is `status` with the contract's error body, closing the connection."""
-    assert response.status == status, response
-    assert response.headers["content-type"] == "application/json"
+    body = assert_error_body(
+        response.status, response.headers["content-type"], response.body, expected=status
+    )
     assert response.headers["connection"] == "close"
     assert int(response.headers["content-length"]) == len(response.body)
-    body = response.json()
-    assert isinstance(body, dict) and body.keys() == {"status", "error"} and body["status"] == "error"
-    assert isinstance(body["error"], str) and body["error"]
-    return body["error"]
+    assert body.keys() == {"status", "error"}, body
+    text: str = body["error"]
+    return text
 
 
 # Graceful shutdown

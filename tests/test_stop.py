@@ -10,6 +10,7 @@ import pytest
 from contract_tests.client import ChatRef, RecoupClient
 from mock_server.http.app import create_app
 from tests.conftest import KEY_A, KEY_B, TEST_CONFIG, TEST_SEED, asgi_client
+from tests.judging import assert_error
 
 UNKNOWN_CHAT = "0b7a3c1e-9f0d-4c55-8e21-6a0f6d7e5b42"
 
@@ -19,14 +20,6 @@ async def start_generating(api: RecoupClient, chat: ChatRef) -> asyncio.Task[htt
     task = asyncio.create_task(api.send(chat, "Tell me a long story"))
     await api.wait_streaming(chat)
     return task
-
-
-def assert_error(response: httpx.Response, status: int, message: str) -> None:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert body["status"] == "error"
-    assert body["error"] == message
 
 
 async def test_stop_with_nothing_running_is_stopped_false(api: RecoupClient, chat: ChatRef):

@@ -17,6 +17,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.domain.models import is_uuid
+from mock_server.http.error_body import error_json
 
 Rewrite = Callable[[Scope, int, dict[str, Any]], tuple[int, str, dict[str, Any]]]
 
@@ -141,7 +142,7 @@ class ValidationBeforeAuth:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = _STOP_PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
         if match and scope["method"] == "POST" and not is_uuid(match["chat_id"]):
-            body = json.dumps({"status": "error", "error": "chatId must be a valid UUID"}).encode()
+            body = error_json("chatId must be a valid UUID")
             headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
             await send({"type": "http.response.start", "status": 400, "headers": headers})
             await send({"type": "http.response.body", "body": body})

@@ -19,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mock_server.http.errors import error_body
+from mock_server.http.error_body import error_body
 
 ANY_ORIGIN = "*"
 ALLOWED_METHODS = ("GET", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")

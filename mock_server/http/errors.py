@@ -1,4 +1,5 @@
-"""The one place that turns any error into the contract's error body and its status code.
+"""The one place that turns an error raised inside the app into its status code and the contract's
+error body (built by `error_body.py`, as the connection's own refusals are).
 
 Domain errors get their status from `STATUS`; Connexion's own problems (validation, security,
 routing, media type) and unexpected exceptions are rendered here too, so every error a client sees
@@ -23,6 +24,7 @@ from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from starlette.exceptions import HTTPException
 
 from mock_server.domain import errors
+from mock_server.http.error_body import error_body
 from mock_server.http.journal import Validation, entry_of
 from mock_server.http.reading import Reading, RefusedBody
 
@@ -52,17 +54,6 @@ _VALIDATION_PROBLEMS = (BadRequestProblem, ExtraParameterProblem, UnsupportedMed
 _SECURITY_PROBLEMS = {"No authorization token provided", "Invalid authorization header"}
 
 
-MAX_ERROR_CHARS = 1000
-"""Longest `error` message sent: validation messages quote the input, which may be megabytes."""
-
-
-def error_body(message: str, **extra: Any) -> dict[str, Any]:
-    """The contract's error body; `extra` adds fields such as `missing_fields`."""
-    if len(message) > MAX_ERROR_CHARS:
-        message = f"{message[:MAX_ERROR_CHARS]}… ({len(message):,} characters in all)"
-    return {"status": "error", **extra, "error": message}
-
-
 UNLABELLED: tuple[type[errors.DomainError], ...] = (errors.InvalidChatId, errors.ChatIdConflict)
 """Errors the service answers with `{"error": "..."}` alone, no `status`
 (`lib/sessions/chats/validateCreateSessionChatRequest.ts`, `createSessionChatHandler.ts`)."""
@@ -83,7 +74,7 @@ def body_of(error: errors.DomainError) -> dict[str, Any]:
     if isinstance(error, errors.UnknownCredentials):
         # The running service answers an unknown key with `message`; both fields keep either
         # kind of client happy.
-        return {"status": "error", "error": error.message, "message": error.message}
+        return error_body(error.message, message=error.message)
     return error_body(error.message)
 
 

@@ -25,7 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mock_server.domain import errors
 from mock_server.domain.answers import text_only
 from mock_server.domain.chunks import answer_chunks
-from mock_server.http.errors import STATUS, body_of, error_body
+from mock_server.http.error_body import error_body
+from mock_server.http.errors import STATUS, body_of
 from mock_server.http.journal import entry_of
 from mock_server.http.spec import Document, deref
 from mock_server.http.sse import STREAM_HEADERS, sse_text

@@ -16,7 +16,6 @@ unless a request arrives in pieces:
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from mock_server.config import Config
 from mock_server.http.coalescing import CoalescingTransport
+from mock_server.http.error_body import error_json
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -52,7 +52,7 @@ class Limits:
 
 def error_response(status: int, message: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
     """A whole HTTP/1.1 response with the contract's error body, closing the connection."""
-    body = json.dumps({"status": "error", "error": message}).encode()
+    body = error_json(message)
     head = [STATUS_LINE[status]]
     for name, value in default_headers:
         head += [name, b": ", value, b"\r\n"]

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 from starlette.types import Receive, Send
 
 from contract_judge import Problem, Response
+from mock_server.http.error_body import error_json
 
 SL_VIOLATIONS_MAX = 8 * 1024
 """Longest `sl-violations` value, as Prism cuts it."""
@@ -19,7 +20,7 @@ class ClientGone(Exception):
 
 
 def error(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> Response:
-    body = json.dumps({"status": "error", "error": message}).encode()
+    body = error_json(message)
     fields = [("content-type", "application/json"), ("content-length", str(len(body))), *(headers or [])]
     return Response(status, tuple(fields), body)
 

@@ -31,7 +31,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mock_server.http.errors import error_body
+from mock_server.http.error_body import error_body
 
 TOKEN_HEADER = "x-mock-admin-token"
 PUBLIC_DOCUMENT = "/openapi.json"
