@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 
 from bench import seeds, streams
 from bench.parts import Context
-from bench.procs import HOST, ServerFailed, free_port, serving
+from bench.procs import serving
 from bench.report import Row
 from bench.tools import ROOT, say
+from loopback import HOST, ServerFailed, free_port
 
 CONTENT = (b'"type":"reasoning-delta"', b'"type":"text-delta"')
 """A stream has shown content once one of these chunks arrived (the mock writes compact JSON)."""

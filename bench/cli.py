@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench import agents, parts, peers, proxying, report, stop, tools, workers, wrk
-from bench.procs import ServerFailed
 from bench.report import Row
+from loopback import ServerFailed
 
 PARTS: dict[str, tuple[Callable[[parts.Context], list[Row]], str]] = {
     "stop": (

@@ -13,7 +13,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from bench.procs import HOST
+from loopback import HOST
 
 TIMEOUT = 60.0
 CONTENT = ("reasoning-start", "text-start", "tool-input-start", "data-")

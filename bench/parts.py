@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench import pacing, seeds, streams, wrk
-from bench.procs import HOST, Server, free_port, serving
+from bench.procs import Server, serving
 from bench.report import Row
 from bench.tools import ROOT, Tools, say
+from loopback import HOST, free_port
 
 
 @dataclass

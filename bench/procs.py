@@ -1,15 +1,13 @@
-"""Servers under test as child processes: a free loopback port, start-up until HTTP answers, RSS, stop.
+"""Servers under test as child processes, measured: start-up until HTTP answers, RSS, CPU time.
 
-Each server runs in its own process group (its own session) so that stopping it ends whatever it
-started too (Prism's node), and nothing else.
+Starting, waiting and stopping are `loopback`'s, which the tests use too. Each server runs in a
+process group of its own, so that stopping it ends whatever it started too (Prism's node).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,39 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-HOST = "127.0.0.1"
-
-
-class ServerFailed(RuntimeError):
-    """A server that exited or never answered; the message has the tail of its stderr."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def answers_http(port: int, timeout: float = 1.0) -> bool:
-    """True when a plain HTTP request to the port gets a status line back (any status)."""
-    try:
-        with socket.create_connection((HOST, port), timeout=timeout) as sock:
-            sock.sendall(b"GET /__bench_probe HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-            return sock.recv(16).startswith(b"HTTP/")
-    except OSError:
-        return False
-
-
-def _status_kb(pid: int, field: str) -> int | None:
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    return None
+from loopback import HOST, ServerFailed, answers_http, status_kb, stop_process, tail, wait_until
 
 
 def _stat_fields(pid: int) -> list[str]:
@@ -93,46 +59,32 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
     def rss_mb(self) -> float | None:
-        kb = _status_kb(self.process.pid, "VmRSS")
+        kb = status_kb(self.process.pid, "VmRSS")
         return kb / 1024 if kb is not None else None
 
     def tree_rss_mb(self) -> float | None:
         """RSS of the server and every process below it (a supervisor's workers)."""
-        kbs = [_status_kb(pid, "VmRSS") for pid in [self.process.pid, *descendants(self.process.pid)]]
+        kbs = [status_kb(pid, "VmRSS") for pid in [self.process.pid, *descendants(self.process.pid)]]
         return sum(kb for kb in kbs if kb is not None) / 1024 if kbs[0] is not None else None
 
     def peak_rss_mb(self) -> float | None:
-        kb = _status_kb(self.process.pid, "VmHWM")
+        kb = status_kb(self.process.pid, "VmHWM")
         return kb / 1024 if kb is not None else None
 
     def tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail(self.log, lines)
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
             raise ServerFailed(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
 
     def wait_answering(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not answers_http(self.port):
-            self.check_alive()
-            if time.monotonic() > deadline:
-                raise ServerFailed(f"{self.name} did not answer HTTP within {timeout:.0f} s:\n{self.tail()}")
-            time.sleep(0.01)
+        wait_until(
+            lambda: answers_http(self.port), self.process, within=timeout, what=self.name, output=self.tail
+        )
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
+        stop_process(self.process, group=True)
 
 
 @contextlib.contextmanager

@@ -13,9 +13,10 @@ from dataclasses import replace
 
 from bench import pacing, seeds
 from bench.parts import Context
-from bench.procs import HOST, free_port, serving
+from bench.procs import serving
 from bench.report import Row, ratio_row
 from bench.tools import ROOT, say
+from loopback import HOST, free_port
 
 ANSWERS = 20
 

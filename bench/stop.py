@@ -23,9 +23,10 @@ from pathlib import Path
 
 from bench import seeds, wrk
 from bench.parts import Context
-from bench.procs import HOST, ServerFailed, free_port, serving
+from bench.procs import serving
 from bench.report import TIMES, Row, ratio_row
 from bench.tools import ROOT, say
+from loopback import HOST, ServerFailed, free_port
 
 SPEC = ROOT / "openapi" / "upstream" / "stop-chat.yaml"
 IDLE_BODY = '{"success":true,"stopped":false}'

@@ -16,7 +16,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from bench.procs import HOST
+from loopback import HOST
 
 TIMEOUT = 30.0
 TAIL = 64

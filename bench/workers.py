@@ -20,7 +20,6 @@ import contextlib
 import json
 import math
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -30,12 +29,11 @@ from pathlib import Path
 
 from bench import seeds, streams, wrk
 from bench.parts import Context
-from bench.procs import HOST, Server, ServerFailed, cpu_ticks, descendants, free_port, serving
+from bench.procs import Server, cpu_ticks, descendants, serving
 from bench.report import Row, ratio_row
 from bench.tools import ROOT, say
+from loopback import HOST, Redis, ServerFailed, free_port, redis_server
 
-REDIS_TIMEOUT = 10.0
-"""Seconds redis-server gets to answer PING, and each command to be answered."""
 SETTLE = 0.25
 """Seconds the server's processes must use no CPU for their start-up to count as done."""
 SETTLE_TIMEOUT = 60.0
@@ -43,47 +41,6 @@ SETTLE_TIMEOUT = 60.0
 ARMED_TEXT = (seeds.LONG_ANSWER * 12).strip()
 """What each chat of the stop-latency measure answers: ~1,300 deltas, over 30 s at the default 40/s,
 so none ends before its stop (a seeded answer starts before the workers settle, and ends before)."""
-
-
-@dataclass
-class Redis:
-    """A `redis-server` this part started: its process, port and log."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"redis://{HOST}:{self.port}/0"
-
-    def command(self, *words: str) -> bytes:
-        """One inline command; the first line of its reply (`+PONG`, `+OK`, `-ERR ...`)."""
-        with socket.create_connection((HOST, self.port), timeout=REDIS_TIMEOUT) as sock:
-            sock.sendall(" ".join(words).encode() + b"\r\n")
-            reply = b""
-            while b"\r\n" not in reply and (data := sock.recv(4096)):
-                reply += data
-        return reply.split(b"\r\n", 1)[0]
-
-    def answers(self) -> bool:
-        with contextlib.suppress(OSError):
-            return self.command("PING") == b"+PONG"
-        return False
-
-    def flush(self) -> None:
-        """Every key gone (the server that used them has stopped), so no run pays for the last."""
-        with contextlib.suppress(OSError):
-            self.command("FLUSHALL")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 def find_redis(ctx: Context) -> str | None:
@@ -100,39 +57,6 @@ def find_redis(ctx: Context) -> str | None:
     ctx.tools.versions["redis-server"] = version
     ctx.tools.note(f"redis-server: {found} (found, version {version})")
     return found
-
-
-@contextlib.contextmanager
-def redis_server(executable: str, directory: Path) -> Iterator[Redis]:
-    """`redis-server` on a free loopback port, without persistence, in `directory`, for the block."""
-    for _ in range(3):  # a port taken between free_port() and redis's bind: one more try
-        port = free_port()
-        log = directory / f"redis-{port}.log"
-        flags = ["--port", str(port), "--bind", HOST, "--save", "", "--appendonly", "no"]
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [executable, *flags],
-                cwd=directory,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        redis = Redis(process, port, log)
-        try:
-            deadline = time.monotonic() + REDIS_TIMEOUT
-            while process.poll() is None and time.monotonic() < deadline and not redis.answers():
-                time.sleep(0.02)
-            if process.poll() is None and redis.answers():
-                yield redis
-                return
-        finally:
-            redis.stop()
-        text = log.read_text(errors="replace")
-        if "Address already in use" not in text:
-            break
-    tail = "\n".join(text.splitlines()[-15:])
-    raise ServerFailed(f"redis-server did not answer PING within {REDIS_TIMEOUT:.0f} s:\n{tail}")
 
 
 @dataclass(frozen=True)
@@ -182,7 +106,8 @@ def running(ctx: Context, setup: Setup, seed_file: Path, redis: Redis | None) ->
             yield server
     finally:
         if setup.redis and redis is not None:
-            redis.flush()
+            with contextlib.suppress(OSError):  # every key gone, so no run pays for the last
+                redis.command("FLUSHALL")
 
 
 def _failed(measure: str, setup: Setup, exc: Exception) -> Row:
@@ -293,7 +218,7 @@ def workers_part(ctx: Context) -> list[Row]:
         if executable:
             try:
                 redis = stack.enter_context(redis_server(executable, ctx.work))
-                say(f"workers: redis-server on {redis.url} (pid {redis.process.pid}, no persistence)")
+                say(f"workers: redis-server on {redis.url} (no persistence)")
             except ServerFailed as exc:
                 ctx.tools.note(f"redis-server: FAILED to start: {exc}")
         throughput, latency = _measure_all(ctx, redis)

@@ -16,7 +16,7 @@ from mock_server.config import Config
 from mock_server.http.admin import PREFIX
 from mock_server.http.app import create_app
 from mock_server.http.spec import ADMIN_SPEC_PATH, load_document
-from tests.loopback import serving
+from tests.asgi_server import serving
 
 pytest_plugins = ["pytester", "tests.redis_server"]
 

@@ -25,8 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.config import Config
 from mock_server.http.app import create_app
+from tests.asgi_server import serving
 from tests.conftest import KEY_A, KEY_B, TEST_CONFIG, TEST_SEED
-from tests.loopback import serving
 
 SUITE_TIMEOUT = 600
 SEEDS = (1, 2, 3)

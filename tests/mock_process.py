@@ -7,23 +7,13 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+
+from loopback import Served, stop_process, wait_until
 
 START_DEADLINE = 30.0
-
-
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
 
 STORES = ("memory", "redis-2-workers")
@@ -64,28 +54,25 @@ def recoup_mock_process(command: str, *flags: str, banner: str, ready: str) -> I
         port = re.search(banner + r" http://127\.0\.0\.1:(\d+)", first_line)
         assert port, f"no banner: {first_line}{'' if first_line else process.communicate()[1]}"
         served = Served(process, int(port.group(1)))
-        _wait_until_answered(served, ready)
+        # The banner comes before the server (or every worker) serves.
+        wait_until(
+            lambda: _answers(served, ready),
+            process,
+            within=START_DEADLINE,
+            what=served.url,
+            output=lambda: process.communicate()[1] if process.poll() is not None else "",
+        )
         yield served
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_process(process)
         with contextlib.suppress(ValueError):  # the block may have read its output already
             process.communicate()
 
 
-def _wait_until_answered(served: Served, ready: str) -> None:
-    """The banner comes before the server (or every worker) serves; wait for an answer."""
-    deadline = time.monotonic() + START_DEADLINE
-    while True:
-        try:
-            with urllib.request.urlopen(f"{served.url}{ready}", timeout=2) as answer:
-                answer.read()
-            return
-        except OSError:
-            assert served.process.poll() is None, f"it ended: {served.process.communicate()[1]}"
-            assert time.monotonic() < deadline, f"{served.url} did not answer within {START_DEADLINE} s"
-            time.sleep(0.05)
+def _answers(served: Served, ready: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{served.url}{ready}", timeout=2) as answer:
+            answer.read()
+        return True
+    except OSError:
+        return False

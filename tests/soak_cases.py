@@ -9,11 +9,9 @@ import collections
 import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 import httpx
 
 from contract_judge.bodies import error_body_problem
+from loopback import Served, status_kb, stop_process, wait_until
 
 KEY_A = "demo-key-a"
 KEY_B = "demo-key-b"
@@ -44,26 +43,19 @@ READ_TIMEOUT = 4.0
 
 
 @dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
+class Server(Served):
     stderr_path: Path
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
     def stderr(self) -> str:
         return self.stderr_path.read_text(errors="replace")
 
     def rss_kib(self) -> int:
-        """The server process's resident memory, from /proc (0 where there is none)."""
-        try:
-            status = Path(f"/proc/{self.process.pid}/status").read_text()
-        except OSError:
-            return 0
-        found = re.search(r"VmRSS:\s+(\d+) kB", status)
-        return int(found.group(1)) if found else 0
+        """The server process's resident memory (0 once it is gone)."""
+        return status_kb(self.process.pid, "VmRSS") or 0
 
 
 def _command() -> list[str]:
@@ -83,25 +75,19 @@ def running_server(directory: Path, name: str, *flags: str) -> Iterator[Server]:
     with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
         process = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
     try:
-        deadline = time.monotonic() + 30
-        port = None
-        while port is None:
-            found = re.search(r"Recoup mock on http://127\.0\.0\.1:(\d+)", stdout_path.read_text())
-            if found:
-                port = int(found.group(1))
-            elif process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the server did not start: {stderr_path.read_text()}")
-            else:
-                time.sleep(0.05)
-        yield Server(process, port, stderr_path)
+        banner = re.compile(r"Recoup mock on http://127\.0\.0\.1:(\d+)")
+        wait_until(
+            lambda: banner.search(stdout_path.read_text()) is not None,
+            process,
+            within=30,
+            what="recoup-mock serve",
+            output=lambda: stderr_path.read_text(errors="replace"),
+        )
+        found = banner.search(stdout_path.read_text())
+        assert found is not None
+        yield Server(process, int(found.group(1)), stderr_path)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process)
 
 
 # What the server stores, as GET /__mock/state shows it

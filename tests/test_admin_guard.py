@@ -24,8 +24,8 @@ from starlette.routing import Route
 
 from contract_tests.client import ChatRef, RecoupClient
 from mock_server.http.app import MockApp, create_app
+from tests.asgi_server import serving
 from tests.conftest import KEY_A, TEST_CONFIG, TEST_SEED, AdminClient
-from tests.loopback import serving
 
 EVIL = "https://evil.example"
 DASHBOARD = "http://dashboard.example:3000"

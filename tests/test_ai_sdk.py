@@ -30,8 +30,8 @@ from starlette.routing import Route
 from contract_tests.client import ChatRef, RecoupClient
 from mock_server.config import Config
 from mock_server.http.app import create_app
+from tests.asgi_server import serving
 from tests.conftest import KEY_A, TEST_SEED, AdminClient
-from tests.loopback import serving
 
 SDK_DIR = Path(__file__).resolve().parent / "sdk"
 CLIENT = SDK_DIR / "client.mjs"

@@ -17,10 +17,11 @@ import pytest
 from bench import agents, cli, pacing, parts, peers, procs, report, seeds, stop, streams, tools, workers, wrk
 from bench.ceiling import BODY
 from bench.ceiling import app as ceiling_app
+from loopback import HOST, free_port
 from mock_server.config import Config
 from mock_server.domain.seed import validate_seed
 from mock_server.http.app import create_app
-from tests.loopback import serving
+from tests.asgi_server import serving
 
 
 def test_every_seed_is_one_the_mock_accepts():
@@ -230,7 +231,7 @@ def test_each_new_peer_found_here_answers_the_stop_with_200_as_bench_starts_it(t
     chosen = [peer for peer in stop.peers(ctx) if peer.name.startswith(name)]
     if not chosen:
         pytest.skip(f"{name} (or its Java) is not installed here: {'; '.join(ctx.tools.notes)}")
-    port = procs.free_port()
+    port = free_port()
     with procs.serving(chosen[0].name, chosen[0].command(port), port) as server:
         status, body = stop.ask_stop(server.base_url, f"/api/chat/{seeds.stop_seed().chat}/stop")
     assert status == 200, body
@@ -240,8 +241,8 @@ def test_each_new_peer_found_here_answers_the_stop_with_200_as_bench_starts_it(t
 def test_a_peer_that_does_not_answer_the_stop_with_200_is_noted_not_measured(tmp_path: Path):
     found = tools.detect(None, None, False, False, False)
     ctx = parts.Context(found, wrk.Load(), 0, tmp_path)
-    port = procs.free_port()
-    command = [sys.executable, "-m", "http.server", str(port), "--bind", procs.HOST]  # POST: 501
+    port = free_port()
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", HOST]  # POST: 501
     row = stop._measured(ctx, "stop", "http.server", command, port, "/api/chat/x/stop", check=True)
     assert row.rps is None and row.other == "not measured: answers the stop 501, so no comparison"
     assert any(note.startswith("http.server: answers the stop 501") for note in found.notes)

@@ -24,8 +24,8 @@ from mock_server.config import Config
 from mock_server.http.app import create_app
 from mock_server.http.pages import STATIC_DIR
 from mock_server.http.spec import load_document
+from tests.asgi_server import serving
 from tests.conftest import KEY_A, TEST_SEED
-from tests.loopback import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [

@@ -7,11 +7,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
 
+from loopback import answers_http, wait_until
 from mock_server import flags
 from mock_server.cli import build_parser
 from mock_server.config import Config
@@ -106,12 +106,8 @@ def test_serve_prints_keys_and_a_curl_line_then_shuts_down_cleanly(stop_signal: 
         assert "key demo-key-a" in text and "key demo-key-b" in text
         curl = re.search(r"curl -s -X POST (\S+) -H 'x-api-key: (\S+)'", text)
         assert curl, text
-        for _ in range(100):
-            try:
-                response = httpx.post(curl.group(1), headers={"x-api-key": curl.group(2)})
-                break
-            except httpx.ConnectError:
-                time.sleep(0.05)
+        wait_until(lambda: answers_http(int(base_url.rsplit(":", 1)[1])), process, within=30, what=base_url)
+        response = httpx.post(curl.group(1), headers={"x-api-key": curl.group(2)})
         assert curl.group(1).startswith(base_url)
         assert response.json() == {"success": True, "stopped": True}
         process.send_signal(stop_signal)
@@ -135,15 +131,11 @@ def test_quiet_serves_without_access_log_or_journal():
     )
     try:
         base_url = re.search(r"Recoup mock on (http://\S+)", process.stdout.readline()).group(1)
-        for _ in range(100):
-            try:
-                stop = httpx.post(
-                    f"{base_url}/api/chat/11111111-1111-4111-8111-111111111111/stop",
-                    headers={"x-api-key": "demo-key-a"},
-                )
-                break
-            except httpx.ConnectError:
-                time.sleep(0.05)
+        wait_until(lambda: answers_http(int(base_url.rsplit(":", 1)[1])), process, within=30, what=base_url)
+        stop = httpx.post(
+            f"{base_url}/api/chat/11111111-1111-4111-8111-111111111111/stop",
+            headers={"x-api-key": "demo-key-a"},
+        )
         assert stop.json() == {"success": True, "stopped": False}
         assert httpx.get(f"{base_url}/__mock/journal").json()["entries"] == []
         process.send_signal(signal.SIGINT)

@@ -16,9 +16,9 @@ from contract_tests.client import RecoupClient
 from mock_server.domain.answers import text_only
 from mock_server.http.app import MockApp, create_app
 from mock_server.http.error_body import MAX_ERROR_CHARS
+from tests.asgi_server import serving
 from tests.conftest import KEY_A, TEST_CONFIG, TEST_SEED, asgi_client
 from tests.judging import assert_error
-from tests.loopback import serving
 
 LIMITS = replace(TEST_CONFIG, max_body_bytes=50_000, max_json_depth=32, max_chats=4, max_generations=2)
 

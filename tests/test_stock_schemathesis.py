@@ -17,8 +17,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.config import Config
 from mock_server.http.app import create_app
+from tests.asgi_server import serving
 from tests.conftest import KEY_A, TEST_SEED
-from tests.loopback import serving
 from tests.mock_process import mock_process
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")

@@ -26,6 +26,7 @@ from typing import IO
 import httpx
 import pytest
 
+from loopback import Served, stop_process
 from tests.redis_server import start_redis
 from tests.test_server import assert_ended_by_shutdown, new_answer_stream
 
@@ -94,15 +95,9 @@ class Lines:
 
 
 @dataclass
-class Supervised:
-    process: subprocess.Popen[str]
-    port: int
+class Supervised(Served):
     log: Lines
     """Standard error: the parent's and the workers' logs."""
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def worker_pids(self, count: int) -> list[int]:
         """The first `count` workers the parent reported serving, once it has."""
@@ -138,13 +133,7 @@ def supervised(*flags: str, workers: int = 2) -> Iterator[Supervised]:
         for match in re.finditer(SERVING, log.text()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(int(match.group(1)), signal.SIGCONT)  # a test that failed while one was stopped
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(WAIT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, group=True)
         log.join()
         if access_log is not None:
             access_log.join()
