@@ -20,7 +20,10 @@ import httpx
 import pytest
 
 from mock_server.http.spec import load_document
-from tests.soak_cases import (
+from tests.soak.negative import negative_soak
+from tests.soak.raw import exchange, judge
+from tests.soak.raw_cases import raw_cases
+from tests.soak.server import (
     CHAT_B,
     GENERATING_A,
     IDLE_A,
@@ -31,16 +34,12 @@ from tests.soak_cases import (
     SEEDED_RUNNING,
     Server,
     Stored,
-    Tally,
     chats_in,
-    exchange,
     get_state,
-    judge,
-    negative_soak,
-    raw_cases,
     running_server,
     stored,
 )
+from tests.soak.tally import Tally
 
 PACING = ("--tokens-per-second", "200", "--first-token-delay", "0.01", "--tool-seconds", "0.05")
 SOAK_FLAGS = (
