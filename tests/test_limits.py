@@ -146,8 +146,8 @@ async def test_json_within_the_depth_bound_is_read(api: RecoupClient):
 
 async def test_an_error_quotes_at_most_a_bounded_excerpt_of_the_input(api: RecoupClient):
     response = await api.request("POST", "/api/sessions", json_body={"title": "y" * 9_000}, validate=False)
-    assert response.status_code == 400
-    assert len(response.json()["error"]) < MAX_ERROR_CHARS + 100
+    body = assert_error(response, 400, containing="characters in all)")
+    assert len(body["error"]) < MAX_ERROR_CHARS + 100
 
 
 # What the mock holds
@@ -160,7 +160,7 @@ async def test_a_new_chat_evicts_the_oldest_idle_chat_at_the_cap(api: RecoupClie
     assert await store.get_chat(chats[0].chat_id) is None
     assert await store.get_chat(chats[-1].chat_id) is not None
     response = await api.request("GET", f"/api/sessions/{chats[0].session_id}/chats/{chats[0].chat_id}")
-    assert response.status_code == 404
+    assert_error(response, 404, "Session not found")  # its session held only it
 
 
 async def test_at_the_cap_with_every_chat_busy_a_new_chat_is_429(bounded: MockApp):

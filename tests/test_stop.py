@@ -108,8 +108,9 @@ async def test_bearer_key_is_accepted(anonymous: RecoupClient, chat: ChatRef):
 
 
 async def test_auth_is_checked_before_the_uuid(anonymous: RecoupClient):
-    assert (await anonymous.stop("not-a-uuid")).status_code == 401
-    assert (await anonymous.stop("not-a-uuid", headers={"x-api-key": "wrong"})).status_code == 401
+    no_key = "Exactly one of x-api-key or Authorization must be provided"
+    assert_error(await anonymous.stop("not-a-uuid"), 401, no_key)
+    assert_error(await anonymous.stop("not-a-uuid", headers={"x-api-key": "wrong"}), 401, "Unauthorized")
 
 
 async def test_existence_is_checked_before_ownership(api_b: RecoupClient):
