@@ -12,6 +12,8 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from wsgiref.util import request_uri
 
+from schemathesis.core import SCHEMATHESIS_TEST_CASE_HEADER  # a seam: tests/seams.py
+
 from contract_tests.outgoing import curl_for, server_faults
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ class SchemathesisBridge:
         """Send one Schemathesis request; an endless event stream is read up to `MAX_STREAM_EVENTS`."""
         outgoing = self.target.outgoing
         request = outgoing.build(method, url, headers=headers, content=body)
-        case_id = headers.get("x-schemathesis-testcaseid")
+        case_id = headers.get(SCHEMATHESIS_TEST_CASE_HEADER.lower())
         if case_id:
             if len(self.journal) >= JOURNAL_SIZE:
                 self.journal.pop(next(iter(self.journal)))

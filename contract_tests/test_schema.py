@@ -15,10 +15,10 @@ import hypothesis
 import pytest
 import schemathesis
 from schemathesis import BaseSchema
-from schemathesis.config import SchemathesisConfig
-from schemathesis.core.failures import Failure, FailureGroup
-from schemathesis.core.result import Ok
-from schemathesis.generation.stateful import run_state_machine_as_test
+from schemathesis import Config as SchemathesisConfig
+from schemathesis.core.failures import Failure  # a seam: tests/seams.py
+from schemathesis.core.result import Ok  # a seam: tests/seams.py
+from schemathesis.errors import FailureGroup
 
 from contract_tests import checks  # noqa: F401 - registers the suite's own checks with Schemathesis
 from contract_tests.bridge import SchemathesisBridge
@@ -154,7 +154,7 @@ def test_stateful_sequences_keep_the_spec() -> None:
 
     TARGET.counts["stateful runs"] += 1
     try:
-        run_state_machine_as_test(
+        schemathesis.stateful.run_state_machine_as_test(
             Machine,
             settings=hypothesis.settings(
                 max_examples=SUITE.profile.max_examples,

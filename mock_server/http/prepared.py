@@ -1,11 +1,14 @@
 """Connexion's layers with their per-operation work done once, at start-up, instead of per request.
 
-Connexion stays the spec-driven router, security and validation layer; these are its documented
-extension points (the middleware list, `validator_map`, `security_map`, the app's API class), each
-given a class that builds once what Connexion 3.3 rebuilds on every request: the handler's
-decorators (signature inspection, parameter names, argument assembly), the security function's
-signature check, and the body and parameter validators. Behaviour is Connexion's own; only when the
-work happens changes.
+Connexion stays the spec-driven router, security and validation layer. Where it lets a user choose
+a part (the middleware list, `validator_map`, `security_map`; the inner app's API class, which only
+its private `_middleware_app` exposes), that part is given a class that builds once what Connexion
+3.3 rebuilds on every request: the handler's decorators (signature inspection, parameter names,
+argument assembly), the security function's signature check, and the body and parameter
+validators. Those classes override and read private members of Connexion's (`_fn`, `_parse`,
+`_validator`, `_schema`, `_encoding`, `_accepts_kwarg`): `tests/seams.py` lists them, Connexion is
+pinned to the minor version they were tested on, and `tests/test_seams.py` fails by name when one
+moves. Behaviour is Connexion's own; only when the work happens changes.
 """
 
 from __future__ import annotations
@@ -176,7 +179,7 @@ def use_prepared_operations(app: AsyncASGIApp) -> None:
     """Make every API added to Connexion's inner app from now on build its handlers once.
 
     `AsyncApp` creates that inner app itself and has no argument for its API class, so the class is
-    set on the instance; `tests/test_prepared.py` fails if a Connexion upgrade stops honouring it.
+    set on the instance; `tests/test_seams.py` fails if a Connexion upgrade stops honouring it.
     """
     app.api_cls = PreparedApi
 

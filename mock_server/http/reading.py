@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connexion.exceptions import BadRequestProblem
+from connexion.middleware.abstract import ROUTING_CONTEXT
 from connexion.middleware.security import SecurityAPI, SecurityMiddleware, SecurityOperation
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -135,7 +136,7 @@ class RefusedBody(BadRequestProblem):  # type: ignore[misc]  # Connexion ships n
 
 
 def operation_id_of(scope: Mapping[str, Any]) -> str | None:
-    routing = scope.get("extensions", {}).get("connexion_routing", {})
+    routing = scope.get("extensions", {}).get(ROUTING_CONTEXT, {})
     operation_id = routing.get("operation_id")
     return operation_id if isinstance(operation_id, str) else None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -39,6 +39,13 @@ COMMAND_TIMEOUT = 5.0
 
 
 FULL = "Every connection this process may open to its store is in use; try again shortly"
+
+
+async def _closed(pubsub: PubSub) -> None:
+    # Through a typed name: `PubSub.aclose` is untyped before redis-py 8 and typed from it on, so
+    # neither a call nor a `type: ignore` on it type-checks with both.
+    close: Callable[[], Awaitable[None]] = pubsub.aclose
+    await close()
 
 
 def unavailable(cause: Exception) -> StoreUnavailable:
@@ -116,7 +123,7 @@ class RedisLink:
             with store_errors():
                 await pubsub.subscribe(self.events)
         except StoreUnavailable:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await _closed(pubsub)
             raise
         return pubsub
 
@@ -132,7 +139,7 @@ class RedisLink:
                 log.warning("lost the store's event channel (%s); subscribing again", exc)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await _closed(pubsub)
             while True:
                 await asyncio.sleep(RESUBSCRIBE)
                 tasks.raise_if_cancelled()
