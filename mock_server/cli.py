@@ -33,7 +33,6 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    defaults = Config()
     parser = argparse.ArgumentParser(
         prog="recoup-mock",
         description="A stateful mock of the Recoup chat API (POST /api/chat/{chatId}/stop and "
@@ -48,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "variable named after it (RECOUP_MOCK_HOST, RECOUP_MOCK_PORT, ...).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    serve.add_argument("--host", default=env_default("host", defaults.host), help="interface to listen on")
+    serve.add_argument("--host", default=env_default("host", Config.host), help="interface to listen on")
     serve.add_argument(
         "--seed",
         type=Path,
@@ -58,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
         "none: the built-in demo data",
     )
     flags.add_settings(serve)
+    _add_browser_and_admin_arguments(serve)
+    _add_output_arguments(serve)
+    proxy_cli.add_parser(commands)
+    return parser
+
+
+def _add_browser_and_admin_arguments(serve: argparse.ArgumentParser) -> None:
+    """Who may call the mock from a browser, and who may reach its admin API."""
     serve.add_argument(
         "--cors-origin",
         type=flags.origin,
@@ -102,24 +109,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-admin",
         action="store_true",
-        default=env_default("no_admin", "") not in ("", "0", "false"),
+        default=_env_flag("no_admin"),
         help="serve without the admin API: every /__mock path is 404 (RECOUP_MOCK_NO_ADMIN=1)",
     )
+
+
+def _add_output_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--quiet",
         action="store_true",
-        default=env_default("quiet", "") not in ("", "0", "false"),
+        default=_env_flag("quiet"),
         help="for load tests: warnings only, no access log and no request journal "
         "(same as --log-level warning --journal-size 0; RECOUP_MOCK_QUIET=1)",
     )
     serve.add_argument(
         "--log-level",
         choices=LOG_LEVELS,
-        default=env_default("log_level", defaults.log_level),
+        default=env_default("log_level", Config.log_level),
         help="log verbosity (access logs at info and below)",
     )
-    proxy_cli.add_parser(commands)
-    return parser
+
+
+def _env_flag(name: str) -> bool:
+    return env_default(name, "") not in ("", "0", "false")
 
 
 def banner(config: Config, seed: Seed, base_url: str) -> str:
@@ -179,62 +191,21 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+class Refused(Exception):
+    """What the command line or the machine refuses before serving: printed, exit status 2."""
+
+
 def serve(args: argparse.Namespace) -> int:
     try:
-        seed = read_seed_file(args.seed) if args.seed else DEMO_SEED
-    except SeedError as exc:
+        seed = _seed_of(args)
+        config = _config_of(args)
+        _check_can_serve(config, seed)
+        configure_logging(config)
+        # One process serves here; several are spawned by the supervisor, each building its own app.
+        server = graceful_server(config, create_app(config, seed)) if config.workers == 1 else None
+        sock = _listen(config)
+    except Refused as exc:
         print(f"recoup-mock: {exc}", file=sys.stderr)
-        return 2
-    try:
-        origins = (
-            getattr(args, "cors_origins", None)
-            or flags.env_list("cors_origin", flags.origin)
-            or list(Config.cors_origins)
-        )
-        admin_origins = getattr(args, "admin_cors_origins", None) or flags.env_list(
-            "admin_cors_origin", flags.origin
-        )
-        admin_hosts = getattr(args, "admin_hosts", None) or flags.env_list("admin_host", flags.host_name)
-        admin_token = getattr(args, "admin_token", None) or flags.env_token()
-    except argparse.ArgumentTypeError as exc:
-        print(f"recoup-mock: {exc}", file=sys.stderr)
-        return 2
-    if not args.no_admin and admin_token is None and not is_loopback(args.host):
-        print(
-            f"recoup-mock: --host {args.host} is not a loopback address: set --admin-token TOKEN "
-            "(or RECOUP_MOCK_ADMIN_TOKEN) to guard the admin API, or serve without it with --no-admin",
-            file=sys.stderr,
-        )
-        return 2
-    settings = flags.settings_of(args)
-    if args.quiet:
-        settings["journal_size"] = 0
-    config = Config(
-        **settings,
-        host=args.host,
-        log_level="warning" if args.quiet else args.log_level,
-        cors_origins=tuple(origins),
-        admin_enabled=not args.no_admin,
-        admin_token=admin_token,
-        admin_cors_origins=tuple(admin_origins),
-        admin_hosts=tuple(admin_hosts),
-    )
-    refusal = (
-        memory_refusal(config)
-        or too_large(seed, config.max_store_bytes)
-        or (asyncio.run(store_problem(config)) if config.store != "memory" else None)
-    )
-    if refusal:
-        print(f"recoup-mock: {refusal}", file=sys.stderr)
-        return 2
-    configure_logging(config)
-    # One process serves here; several are spawned by the supervisor, each building its own app.
-    server = graceful_server(config, create_app(config, seed)) if config.workers == 1 else None
-
-    try:
-        sock = socket.create_server((config.host, config.port))
-    except OSError as exc:
-        print(f"recoup-mock: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 2
     port = sock.getsockname()[1]
     print(banner(config, seed, f"http://{_url_host(config.host)}:{port}"), flush=True)
@@ -247,6 +218,66 @@ def serve(args: argparse.Namespace) -> int:
         # (a SIGTERM ends in a normal exit, status 0).
         exit_at_once(130)
     exit_at_once(0)
+
+
+def _seed_of(args: argparse.Namespace) -> Seed:
+    try:
+        return read_seed_file(args.seed) if args.seed else DEMO_SEED
+    except SeedError as exc:
+        raise Refused(exc) from None
+
+
+def _config_of(args: argparse.Namespace) -> Config:
+    """The flags, and the environment variables of the repeatable ones, as the server's config."""
+    try:
+        origins = (
+            getattr(args, "cors_origins", None)
+            or flags.env_list("cors_origin", flags.origin)
+            or list(Config.cors_origins)
+        )
+        admin_origins = getattr(args, "admin_cors_origins", None) or flags.env_list(
+            "admin_cors_origin", flags.origin
+        )
+        admin_hosts = getattr(args, "admin_hosts", None) or flags.env_list("admin_host", flags.host_name)
+        admin_token = getattr(args, "admin_token", None) or flags.env_token()
+    except argparse.ArgumentTypeError as exc:
+        raise Refused(exc) from None
+    if not args.no_admin and admin_token is None and not is_loopback(args.host):
+        raise Refused(
+            f"--host {args.host} is not a loopback address: set --admin-token TOKEN "
+            "(or RECOUP_MOCK_ADMIN_TOKEN) to guard the admin API, or serve without it with --no-admin"
+        )
+    settings = flags.settings_of(args)
+    if args.quiet:
+        settings["journal_size"] = 0
+    return Config(
+        **settings,
+        host=args.host,
+        log_level="warning" if args.quiet else args.log_level,
+        cors_origins=tuple(origins),
+        admin_enabled=not args.no_admin,
+        admin_token=admin_token,
+        admin_cors_origins=tuple(admin_origins),
+        admin_hosts=tuple(admin_hosts),
+    )
+
+
+def _check_can_serve(config: Config, seed: Seed) -> None:
+    """Refuse what would fail once serving: too little memory, a seed too large, no store."""
+    refusal = (
+        memory_refusal(config)
+        or too_large(seed, config.max_store_bytes)
+        or (asyncio.run(store_problem(config)) if config.store != "memory" else None)
+    )
+    if refusal:
+        raise Refused(refusal)
+
+
+def _listen(config: Config) -> socket.socket:
+    try:
+        return socket.create_server((config.host, config.port))
+    except OSError as exc:
+        raise Refused(f"cannot listen on {config.host}:{config.port}: {exc}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

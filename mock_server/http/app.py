@@ -16,6 +16,7 @@ import contextlib
 import functools
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -42,7 +43,7 @@ from mock_server.http.limits import BodyLimit
 from mock_server.http.media import PlainTextIsJson
 from mock_server.http.pages import Pages
 from mock_server.http.prefer import ChosenResponses
-from mock_server.http.reading import ReadAsEmpty, readings, without_credentials_first
+from mock_server.http.reading import ReadAsEmpty, Reading, readings, without_credentials_first
 from mock_server.http.runtime import CURRENT_RUNTIME, SCOPE_KEY, Runtime
 from mock_server.http.spec import ADMIN_SPEC_PATH, Document, PathIndex, connexion_view, load_document
 
@@ -122,16 +123,43 @@ class MockApp(AsyncApp):  # type: ignore[misc]  # Connexion ships no type inform
     runtime: Runtime
 
 
+@dataclass(frozen=True)
+class _Documents:
+    """The served documents and what is read off them once, at start-up."""
+
+    document: Document
+    admin_document: Document
+    routed: Document
+    """Connexion's view of `document`, its security functions bound (`routed_view`)."""
+    credentials_after_body: dict[str, Any]
+    how_read: dict[str, Reading]
+
+    @classmethod
+    def load(cls) -> _Documents:
+        document = load_document()
+        routed, credentials_after_body = routed_view(document)
+        return cls(
+            document, load_document(ADMIN_SPEC_PATH), routed, credentials_after_body, readings(document)
+        )
+
+
 def create_app(
     config: Config | None = None, seed: Seed | None = None, store: ChatStore | None = None
 ) -> MockApp:
     """A mock server app over `store` (a new in-memory store by default), loaded with `seed`."""
     config = config or Config()
     runtime = Runtime(config, seed if seed is not None else DEMO_SEED, store)
-    document = load_document()
-    admin_document = load_document(ADMIN_SPEC_PATH)
-    routed, credentials_after_body = routed_view(document)
-    how_read = readings(document)
+    documents = _Documents.load()
+    app = _connexion_app(config, runtime, documents)
+    _add_apis(app, documents)
+    _add_pages(app, documents)
+    _add_outer_layers(app, config, runtime, documents.document)
+    _add_error_handlers(app, documents)
+    return app
+
+
+def _connexion_app(config: Config, runtime: Runtime, documents: _Documents) -> MockApp:
+    """Connexion's app with its layers prepared once (`prepared`) and the mock's own between them."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Any) -> AsyncIterator[None]:
@@ -145,11 +173,11 @@ def create_app(
         __name__,
         lifespan=lifespan,
         middlewares=prepared.middlewares(
-            credentials_after_body,
+            documents.credentials_after_body,
             before_validation=[
                 functools.partial(BodyLimit, max_bytes=config.max_body_bytes),
                 functools.partial(PlainTextIsJson, except_under=admin.PREFIX),
-                functools.partial(ReadAsEmpty, readings=how_read),
+                functools.partial(ReadAsEmpty, readings=documents.how_read),
             ],
             validated=[PassedValidation],
         ),
@@ -158,27 +186,36 @@ def create_app(
     )
     prepared.use_prepared_operations(app._middleware_app)
     app.runtime = runtime
+    return app
+
+
+def _add_apis(app: MockApp, documents: _Documents) -> None:
+    """The contract's operations, and the admin API's under its prefix, each to its handler."""
     app.add_api(
-        routed,
+        documents.routed,
         resolver=Resolver(function_resolver=handler_for),
         pythonic_params=True,
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
     )
     app.add_api(
-        without_security(connexion_view(admin_document)),
+        without_security(connexion_view(documents.admin_document)),
         base_path=admin.PREFIX,
         resolver=Resolver(function_resolver=functools.partial(handler_for, module=admin.handlers)),
         pythonic_params=True,
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
     )
 
+
+def _add_pages(app: MockApp, documents: _Documents) -> None:
+    """Both documents as JSON, Swagger UI at `/ui` and the demo page at `/demo`."""
+
     async def openapi_json(_request: Request) -> JSONResponse:
-        return JSONResponse(document)
+        return JSONResponse(documents.document)
 
     async def admin_openapi_json(_request: Request) -> JSONResponse:
-        return JSONResponse(admin_document)
+        return JSONResponse(documents.admin_document)
 
-    pages = Pages(document)
+    pages = Pages(documents.document)
     routes = [
         ("/openapi.json", openapi_json),
         (f"{admin.PREFIX}/openapi.json", admin_openapi_json),
@@ -193,6 +230,9 @@ def create_app(
     for rule, view in routes:
         app.add_url_rule(rule, rule, view, methods=["GET"])
 
+
+def _add_outer_layers(app: MockApp, config: Config, runtime: Runtime, document: Document) -> None:
+    """The layers around Connexion's, in the order of the module's docstring."""
     # Added outermost first (each BEFORE_EXCEPTION middleware lands inside the previous one).
     if config.journal_size > 0:
         app.add_middleware(
@@ -226,10 +266,13 @@ def create_app(
     app.add_middleware(
         ChosenResponses, MiddlewarePosition.BEFORE_SECURITY, document=document, latency=config.latency
     )
+
+
+def _add_error_handlers(app: MockApp, documents: _Documents) -> None:
+    """Every error a request can raise, rendered as the contract's body (`errors`)."""
     app.add_error_handler(DomainError, errors.render_domain_error)
-    app.add_error_handler(ProblemException, errors.problem_renderer(how_read))
-    all_paths = PathIndex(_all_paths(document, admin_document))
+    app.add_error_handler(ProblemException, errors.problem_renderer(documents.how_read))
+    all_paths = PathIndex(_all_paths(documents.document, documents.admin_document))
     app.add_error_handler(HTTPException, errors.http_exception_renderer(all_paths.methods))
     app.add_error_handler(UnicodeDecodeError, errors.render_undecodable_body)
     app.add_error_handler(Exception, errors.render_unexpected)
-    return app

@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from mock_server import flags
@@ -61,6 +62,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="FILE",
         help="the OpenAPI document to judge against (default: the contract recoup-mock serves)",
     )
+    _add_judging(proxy)
+    _add_bounds(proxy)
+
+
+def _add_judging(proxy: argparse.ArgumentParser) -> None:
+    """How the proxy judges, and what it writes of what it saw."""
     proxy.add_argument(
         "--errors",
         action="store_true",
@@ -85,6 +92,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "accounts (new keys, never the real ones), sessions, chats, and each streamed answer recorded "
         "with its pace (JSON, or YAML for .yaml/.yml)",
     )
+
+
+def _add_bounds(proxy: argparse.ArgumentParser) -> None:
+    """Every bound of the proxy (time, size, count) and its log."""
     proxy.add_argument(
         "--upstream-timeout",
         type=flags.positive_float,
@@ -128,20 +139,51 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
 
 
+class Refused(Exception):
+    """What the command line or the machine refuses before proxying: printed, exit status 2."""
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        _check_needs()
+        app = _app_of(args)
+        logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+        logging.getLogger("httpx").setLevel(
+            logging.WARNING
+        )  # a line per forwarded request is the access log's
+        sock = _listen(args.host, args.port)
+    except Refused as exc:
+        print(f"recoup-mock: {exc}", file=sys.stderr)
+        return 2
+    base = f"http://{args.host}:{sock.getsockname()[1]}"
+    print(
+        f"Recoup contract proxy on {base} -> {args.upstream}\n"
+        f"  violations {base}/__mock/violations   journal {base}/__mock/journal"
+        + (f"\n  report: {args.report}" if args.report else "")
+        + (f"\n  recording into {args.record} (written at shutdown)" if args.record else ""),
+        flush=True,
+    )
+    from mock_server.http.server import GracefulServer
+
+    try:
+        # uvicorn's server whose SIGTERM is a normal exit (status 0); there are no answers of its own to end.
+        server = GracefulServer(
+            _server_config(app, args), end_answers=None, shutdown_timeout=args.shutdown_timeout
+        )
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def _check_needs() -> None:
     missing = [name for name in NEEDS if importlib.util.find_spec(name) is None]
     if missing:
-        print(
-            f"recoup-mock: the proxy needs {', '.join(missing)}: pip install 'recoup-mock[contract]'",
-            file=sys.stderr,
-        )
-        return 2
-    import uvicorn
+        raise Refused(f"the proxy needs {', '.join(missing)}: pip install 'recoup-mock[contract]'")
 
-    from mock_server.http.access_log import access_logged
-    from mock_server.http.admin.guard import AdminGuard
-    from mock_server.http.protocol import Limits, protocol_for
-    from mock_server.http.server import GracefulServer
+
+def _app_of(args: argparse.Namespace) -> Any:
+    """The proxy's ASGI app, judging against `--spec` (the served contract by default)."""
     from mock_server.http.spec import load_document
     from mock_server.proxy.app import ProxyApp, ProxySettings
 
@@ -157,31 +199,28 @@ def run(args: argparse.Namespace) -> int:
     )
     for flag, path in (("--report", args.report), ("--record", args.record)):
         if path is not None and not _writable(path):
-            print(
-                f"recoup-mock: {flag} {path}: cannot be written (it is written at shutdown)", file=sys.stderr
-            )
-            return 2
+            raise Refused(f"{flag} {path}: cannot be written (it is written at shutdown)")
     try:
-        app = ProxyApp(settings, load_document(args.spec) if args.spec else load_document())
+        return ProxyApp(settings, load_document(args.spec) if args.spec else load_document())
     except Exception as exc:  # unreadable, not YAML, or not an OpenAPI document: said, not a traceback
-        print(f"recoup-mock: cannot judge against --spec {args.spec}: {exc}", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per forwarded request is the access log's
+        raise Refused(f"cannot judge against --spec {args.spec}: {exc}") from None
+
+
+def _listen(host: str, port: int) -> socket.socket:
     try:
-        sock = socket.create_server((args.host, args.port))
+        return socket.create_server((host, port))
     except OSError as exc:
-        print(f"recoup-mock: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 2
-    base = f"http://{args.host}:{sock.getsockname()[1]}"
-    print(
-        f"Recoup contract proxy on {base} -> {args.upstream}\n"
-        f"  violations {base}/__mock/violations   journal {base}/__mock/journal"
-        + (f"\n  report: {args.report}" if args.report else "")
-        + (f"\n  recording into {args.record} (written at shutdown)" if args.record else ""),
-        flush=True,
-    )
-    config = uvicorn.Config(
+        raise Refused(f"cannot listen on {host}:{port}: {exc}") from None
+
+
+def _server_config(app: Any, args: argparse.Namespace) -> Any:
+    import uvicorn
+
+    from mock_server.http.access_log import access_logged
+    from mock_server.http.admin.guard import AdminGuard
+    from mock_server.http.protocol import Limits, protocol_for
+
+    return uvicorn.Config(
         # The admin paths (its own, and an upstream mock's) as the mock guards them: no other
         # site and no rebound name may read them, since a mock's admin API shows every key.
         access_logged(AdminGuard(app, "/__mock", listen_host=args.host), args.log_level),
@@ -195,9 +234,3 @@ def run(args: argparse.Namespace) -> int:
         server_header=False,  # the upstream's `Server` and `Date` pass through, not uvicorn's
         date_header=False,
     )
-    try:
-        # uvicorn's server whose SIGTERM is a normal exit (status 0); there are no answers of its own to end.
-        GracefulServer(config, end_answers=None, shutdown_timeout=args.shutdown_timeout).run(sockets=[sock])
-    except KeyboardInterrupt:
-        return 130
-    return 0
