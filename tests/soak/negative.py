@@ -25,13 +25,18 @@ def negative_soak(base_url: str, tally: Tally, *, examples: int, seed: int, stop
     """Send Schemathesis's negative cases for every API operation, each twice: as generated, with
     `x-api-key: demo-key-a` added, and "keyed": its credential headers replaced by that key alone,
     so the rest of the case reaches the checks behind authentication. Runs in a thread."""
-    import hypothesis
     import requests
-    import schemathesis
-    from schemathesis import GenerationMode
-    from schemathesis.config import SchemathesisConfig
 
-    config = SchemathesisConfig.from_dict(
+    schema = _negative_schema(base_url, examples, seed)
+    sender = _Sender(base_url, tally, requests.Session())
+    for result in schema.get_all_operations():
+        _soak_operation(result.ok(), sender, examples, stop)
+
+
+def _negative_schema(base_url: str, examples: int, seed: int) -> Any:
+    import schemathesis
+
+    config = schemathesis.Config.from_dict(
         {
             "generation": {
                 "mode": "negative",
@@ -42,9 +47,44 @@ def negative_soak(base_url: str, tally: Tally, *, examples: int, seed: int, stop
             "seed": seed,
         }
     )
-    schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
-    session = requests.Session()
-    settings = hypothesis.settings(
+    return schemathesis.openapi.from_url(f"{base_url}/openapi.json", config=config)
+
+
+class _Sender:
+    """Sends a case and tallies its answer, or that there was none."""
+
+    def __init__(self, base_url: str, tally: Tally, session: Any) -> None:
+        self.base_url = base_url
+        self.tally = tally
+        self.session = session
+
+    def __call__(self, case: Any, kind: str, **kwargs: Any) -> None:
+        import requests
+
+        self.tally.count(kind)
+        try:
+            response = case.call(
+                base_url=self.base_url, session=self.session, timeout=READ_TIMEOUT + 6, **kwargs
+            )
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            self.tally.fail(f"[{kind}] no answer: {type(exc).__name__}: {exc}\n    {case.as_curl_command()}")
+            return
+        except Exception as exc:  # the client refused to send it (an illegal header, say)
+            self.tally.answer(kind, None, "")
+            self.tally.note(f"[{kind}] not sendable by requests: {type(exc).__name__}")
+            return
+        content_type = (response.headers.get("content-type") or [""])[0]
+        self.tally.answer(kind, response.status_code, case.as_curl_command(), response.content, content_type)
+
+
+def _soak_operation(operation: Any, send: _Sender, examples: int, stop: Callable[[], bool]) -> None:
+    import hypothesis
+    from schemathesis import GenerationMode
+
+    kind = f"schemathesis {operation.method.upper()} {operation.path}"
+    sent: list[Any] = []
+
+    @hypothesis.settings(
         max_examples=examples,
         derandomize=True,
         database=None,
@@ -53,52 +93,22 @@ def negative_soak(base_url: str, tally: Tally, *, examples: int, seed: int, stop
         suppress_health_check=list(hypothesis.HealthCheck),
         print_blob=False,
     )
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        kind = f"schemathesis {operation.method.upper()} {operation.path}"
+    @hypothesis.given(operation.as_strategy(GenerationMode.NEGATIVE))
+    def send_case(case: Any) -> None:
+        # Past the time bound, an operation not reached yet still gets its first case: on a busy
+        # machine every operation is soaked, if less deeply.
+        if stop() and sent:
+            return
+        sent.append(case)
+        send(case, f"{kind} (as generated)", headers={"x-api-key": KEY_A})
+        if not _negative_beyond_headers(case):
+            # Keyed, a case bad in its headers alone is a good request (a delete, a rename of a
+            # chat whose ids Schemathesis drew from earlier answers): not this soak's.
+            return
+        headers = {
+            k: v for k, v in (case.headers or {}).items() if k.lower() not in ("authorization", "x-api-key")
+        }
+        case.headers = {**headers, "x-api-key": KEY_A}
+        send(case, f"{kind} (keyed)")
 
-        def call(case: Any, variant: str, *, kind: str = kind, **kwargs: Any) -> None:
-            tally.count(f"{kind} ({variant})")
-            try:
-                response = case.call(base_url=base_url, session=session, timeout=READ_TIMEOUT + 6, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                curl = case.as_curl_command()
-                tally.fail(f"[{kind} ({variant})] no answer: {type(exc).__name__}: {exc}\n    {curl}")
-                return
-            except Exception as exc:  # the client refused to send it (an illegal header, say)
-                tally.answer(f"{kind} ({variant})", None, "")
-                tally.note(f"[{kind} ({variant})] not sendable by requests: {type(exc).__name__}")
-                return
-            tally.answer(
-                f"{kind} ({variant})",
-                response.status_code,
-                case.as_curl_command(),
-                response.content,
-                (response.headers.get("content-type") or [""])[0],
-            )
-
-        sent: list[Any] = []
-
-        @settings
-        @hypothesis.given(operation.as_strategy(GenerationMode.NEGATIVE))
-        def send(case: Any) -> None:
-            # Past the time bound, an operation not reached yet still gets its first case: on a
-            # busy machine every operation is soaked, if less deeply. (`send` runs in this
-            # iteration of the loop, so `sent` is this operation's.)
-            if stop() and sent:  # noqa: B023
-                return
-            sent.append(case)  # noqa: B023
-            call(case, "as generated", headers={"x-api-key": KEY_A})
-            if not _negative_beyond_headers(case):
-                # Keyed, a case bad in its headers alone is a good request (a delete, a rename of a
-                # chat whose ids Schemathesis drew from earlier answers): not this soak's.
-                return
-            case.headers = {
-                k: v
-                for k, v in (case.headers or {}).items()
-                if k.lower() not in ("authorization", "x-api-key")
-            }
-            case.headers["x-api-key"] = KEY_A
-            call(case, "keyed")
-
-        send()
+    send_case()

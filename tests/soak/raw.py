@@ -86,60 +86,19 @@ async def exchange(
     result = RawResult()
     reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 20)
     head_only = isinstance(steps[0], bytes) and steps[0].startswith(b"HEAD ")
-
-    async def send() -> None:
-        for step in steps:
-            if isinstance(step, bytes):
-                writer.write(step)
-                await writer.drain()
-            elif isinstance(step, Pause):
-                await asyncio.sleep(step.seconds)
-            elif step is HalfClose:
-                writer.write_eof()
-            elif step is Close:
-                result.left = True
-                writer.close()
-            elif step is Abort:
-                result.left = True
-                writer.transport.abort()
-
-    sending = asyncio.create_task(send())
+    sending = asyncio.create_task(_send(writer, steps, result))
     try:
         if any(step in (Close, Abort) for step in steps):
             with contextlib.suppress(ConnectionError, OSError, TimeoutError):
                 await asyncio.wait_for(sending, timeout)
             return result
-        final = 0
-        while final < answers:
-            try:
-                response = await _read_response(reader, timeout, head_only)
-            except TimeoutError:
-                result.timed_out = True
-                return result
-            except asyncio.IncompleteReadError as exc:
-                result.closed = True
-                if exc.partial:
-                    result.error = f"an answer cut short: {exc.partial[:120]!r}"
-                return result
-            except (ConnectionError, OSError):
-                result.closed = True
-                return result
-            except (ValueError, IndexError, asyncio.LimitOverrunError) as exc:
-                result.error = f"an answer that is not HTTP: {exc}"
-                return result
-            result.responses.append(response)
-            if response.status >= 200:
-                final += 1
+        if not await _read_answers(reader, result, timeout, head_only, answers):
+            return result
         # Everything is sent (a 10 MiB body whole) unless the server closed on it.
         with contextlib.suppress(ConnectionError, OSError, TimeoutError):
             await asyncio.wait_for(asyncio.shield(sending), timeout)
         if result.responses[-1].headers.get("connection", "").lower() == "close":
-            try:
-                result.closed = await asyncio.wait_for(reader.read(), 1.0) == b""
-            except (ConnectionError, OSError):
-                result.closed = True
-            except TimeoutError:
-                result.error = "Connection: close, yet the connection stayed open"
+            await _read_close(reader, result)
         return result
     finally:
         if sending.done() and not sending.cancelled() and sending.exception() is not None:
@@ -148,6 +107,61 @@ async def exchange(
         with contextlib.suppress(BaseException):
             await sending
         writer.transport.abort()
+
+
+async def _send(writer: asyncio.StreamWriter, steps: list[Step], result: RawResult) -> None:
+    for step in steps:
+        if isinstance(step, bytes):
+            writer.write(step)
+            await writer.drain()
+        elif isinstance(step, Pause):
+            await asyncio.sleep(step.seconds)  # the client's own pace is the case
+        elif step is HalfClose:
+            writer.write_eof()
+        elif step is Close:
+            result.left = True
+            writer.close()
+        elif step is Abort:
+            result.left = True
+            writer.transport.abort()
+
+
+async def _read_answers(
+    reader: asyncio.StreamReader, result: RawResult, timeout: float, head_only: bool, answers: int
+) -> bool:
+    """Read up to `answers` final answers into `result`; False if the connection ended first."""
+    final = 0
+    while final < answers:
+        try:
+            response = await _read_response(reader, timeout, head_only)
+        except TimeoutError:
+            result.timed_out = True
+            return False
+        except asyncio.IncompleteReadError as exc:
+            result.closed = True
+            if exc.partial:
+                result.error = f"an answer cut short: {exc.partial[:120]!r}"
+            return False
+        except (ConnectionError, OSError):
+            result.closed = True
+            return False
+        except (ValueError, IndexError, asyncio.LimitOverrunError) as exc:
+            result.error = f"an answer that is not HTTP: {exc}"
+            return False
+        result.responses.append(response)
+        if response.status >= 200:
+            final += 1
+    return True
+
+
+async def _read_close(reader: asyncio.StreamReader, result: RawResult) -> None:
+    """After an answer saying `Connection: close`: whether the server does close."""
+    try:
+        result.closed = await asyncio.wait_for(reader.read(), 1.0) == b""
+    except (ConnectionError, OSError):
+        result.closed = True
+    except TimeoutError:
+        result.error = "Connection: close, yet the connection stayed open"
 
 
 @dataclass(frozen=True)
