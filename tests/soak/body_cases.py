@@ -128,87 +128,47 @@ def lengths(t: Target) -> list[RawCase]:
     ]
 
 
+def _chunked(path: bytes, *extra: bytes) -> bytes:
+    """The head of a chunked JSON POST to `path`."""
+    return _head(b"POST", path, b"Content-Type: application/json", b"Transfer-Encoding: chunked", *extra)
+
+
 def encodings(t: Target) -> list[RawCase]:
     """Framing: Transfer-Encoding and chunked bodies."""
+    gzip = _head(b"POST", b"/api/sessions", b"Content-Type: application/json", b"Transfer-Encoding: gzip")
     return [
-        RawCase(
-            "Transfer-Encoding: gzip",
-            [
-                _head(
-                    b"POST", b"/api/sessions", b"Content-Type: application/json", b"Transfer-Encoding: gzip"
-                )
-                + b"{}"
-            ],
-            frozenset({400}),
-            required=True,
-        ),
+        RawCase("Transfer-Encoding: gzip", [gzip + b"{}"], frozenset({400}), required=True),
         RawCase(
             "chunked with a bad chunk size",
-            [
-                _head(
-                    b"POST",
-                    b"/api/sessions",
-                    b"Content-Type: application/json",
-                    b"Transfer-Encoding: chunked",
-                )
-                + b"zz\r\n{}\r\n0\r\n\r\n"
-            ],
+            [_chunked(b"/api/sessions") + b"zz\r\n{}\r\n0\r\n\r\n"],
             S4,
             required=True,
         ),
         RawCase(
             "chunked with a chunk size of 2^64",
-            [
-                _head(
-                    b"POST",
-                    b"/api/sessions",
-                    b"Content-Type: application/json",
-                    b"Transfer-Encoding: chunked",
-                )
-                + b"10000000000000000\r\n{}\r\n"
-            ],
+            [_chunked(b"/api/sessions") + b"10000000000000000\r\n{}\r\n"],
             frozenset({400, 413}),
         ),
         RawCase(
             "chunked and Content-Length both",
-            [
-                _head(
-                    b"POST",
-                    b"/api/chat",
-                    b"Content-Type: application/json",
-                    b"Transfer-Encoding: chunked",
-                    b"Content-Length: 5",
-                )
-                + b"2\r\n{}\r\n0\r\n\r\n"
-            ],
+            [_chunked(b"/api/chat", b"Content-Length: 5") + b"2\r\n{}\r\n0\r\n\r\n"],
             S4,
             required=True,
         ),
         RawCase(
             "chunked, truncated, then the client closes",
-            [
-                _head(b"POST", b"/api/chat", b"Content-Type: application/json", b"Transfer-Encoding: chunked")
-                + b'40\r\n{"sessionId":',
-                Close,
-            ],
+            [_chunked(b"/api/chat") + b'40\r\n{"sessionId":', Close],
             answer_due=False,
         ),
         RawCase(
             "chunked, truncated, then the client ends its side",
-            [
-                _head(b"POST", b"/api/chat", b"Content-Type: application/json", b"Transfer-Encoding: chunked")
-                + b'40\r\n{"sessionId":',
-                HalfClose,
-            ],
+            [_chunked(b"/api/chat") + b'40\r\n{"sessionId":', HalfClose],
             C4,
             answer_due=False,
         ),
         RawCase(
             "a whole message sent chunked with a bad trailer",
-            [
-                _head(b"POST", b"/api/chat", b"Content-Type: application/json", b"Transfer-Encoding: chunked")
-                + b"2\r\n{]\r\n0\r\nBad Trailer\r\n\r\n"
-            ],
+            [_chunked(b"/api/chat") + b"2\r\n{]\r\n0\r\nBad Trailer\r\n\r\n"],
             S4,
         ),
     ]

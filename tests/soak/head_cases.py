@@ -21,8 +21,8 @@ def methods(t: Target) -> list[RawCase]:
     ]
 
 
-def headers(t: Target) -> list[RawCase]:
-    """Headers."""
+def header_sizes(t: Target) -> list[RawCase]:
+    """Headers too large, or too many."""
     return [
         RawCase(
             "a header of 64 KiB",
@@ -40,6 +40,12 @@ def headers(t: Target) -> list[RawCase]:
             [_head(b"GET", t.chat_path, *(b"a:" for _ in range(20_000)))],
             frozenset({400, 431}),
         ),
+    ]
+
+
+def header_syntax(t: Target) -> list[RawCase]:
+    """Header lines no parser should take as they are."""
+    return [
         RawCase(
             "a NUL byte in a header value",
             [_head(b"POST", t.stop, b"x-api-key: demo\x00key", key=False)],
@@ -74,6 +80,12 @@ def headers(t: Target) -> list[RawCase]:
             [_head(b"GET", b"http://evil.example" + t.chat_path)],
             frozenset({200, 400, 404}),
         ),
+    ]
+
+
+def header_meanings(t: Target) -> list[RawCase]:
+    """Well-formed headers that ask for what the contract does not do."""
+    return [
         RawCase(
             "both x-api-key and Authorization",
             [_head(b"POST", t.stop, b"Authorization: Bearer demo-key-a")],

@@ -5,7 +5,7 @@ accepts shows as a change."""
 from __future__ import annotations
 
 from tests.soak.body_cases import encodings, lengths, sizes
-from tests.soak.head_cases import headers, methods
+from tests.soak.head_cases import header_meanings, header_sizes, header_syntax, methods
 from tests.soak.raw import RawCase, _head, _post, _send_body
 from tests.soak.target import C4, OK, S4, Target
 
@@ -181,4 +181,16 @@ def _numbers(t: Target) -> list[RawCase]:
     ]
 
 
-GROUPS = (_odd_bytes, sizes, methods, headers, lengths, encodings, _request_lines, _paths, _numbers)
+GROUPS = (
+    _odd_bytes,
+    sizes,
+    methods,
+    header_sizes,
+    header_syntax,
+    header_meanings,
+    lengths,
+    encodings,
+    _request_lines,
+    _paths,
+    _numbers,
+)
