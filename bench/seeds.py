@@ -1,4 +1,4 @@
-"""Seed files for each part, in the mock's seed format (README "Seed files"), with fixed ids.
+"""Seed files for each part, in the mock's seed format (docs/seeds.md), with fixed ids.
 
 Ids are deterministic (a seeded random UUID v4 per purpose), so two runs load the same data.
 """

@@ -215,8 +215,8 @@ async def test_given_chats_are_used_where_the_target_cannot_make_chats():
 
 
 NEVER_CLOSED_BOUND = 300.0
-"""What the README promises a run against a server whose streams never close stays under (it took
-40 s with `--timeout 3` where it was measured)."""
+"""What docs/contract-suite.md promises a run against a server whose streams never close stays
+under (it took 40 s with `--timeout 3` where it was measured)."""
 
 
 @pytest.mark.slow
